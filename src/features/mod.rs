@@ -1,0 +1,1 @@
+//! Kernel feature probes: tiny loads through [`crate::syscall`], cached per process.

@@ -1,0 +1,1 @@
+//! The loader: `Object` + target BTF → relocated programs → maps created → programs loaded.

@@ -1,0 +1,1 @@
+//! Maps: creation, typed access, iteration, batch operations, pinning, ring and perf buffers.

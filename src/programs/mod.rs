@@ -1,0 +1,1 @@
+//! Programs: loading, the verifier log, attaching, links and pinning.

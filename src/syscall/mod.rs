@@ -1,0 +1,1 @@
+//! The thin, typed `bpf(2)` layer: the only place with FFI `unsafe`.
