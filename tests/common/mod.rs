@@ -1,0 +1,86 @@
+//! Helpers shared by the integration tests.
+//!
+//! Privileged tests call [`require_bpf!`] first: it decides once whether this process may
+//! load BPF (euid 0, or CAP_BPF with CAP_PERFMON/CAP_NET_ADMIN as the test needs) and, when it
+//! may not, prints why the test is skipped and returns.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+/// Capability numbers from `linux/capability.h`.
+pub const CAP_NET_ADMIN: u32 = 12;
+/// `CAP_SYS_ADMIN`.
+pub const CAP_SYS_ADMIN: u32 = 21;
+/// `CAP_PERFMON`.
+pub const CAP_PERFMON: u32 = 38;
+/// `CAP_BPF`.
+pub const CAP_BPF: u32 = 39;
+
+fn effective_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Whether the effective capability set holds `cap`.
+pub fn has_cap(cap: u32) -> bool {
+    effective_caps() & (1u64 << cap) != 0
+}
+
+/// `Ok(())` when this process may load BPF programs and create maps, else why not.
+pub fn bpf_privileges() -> Result<(), String> {
+    static ANSWER: OnceLock<Result<(), String>> = OnceLock::new();
+    ANSWER
+        .get_or_init(|| {
+            let euid = nix::unistd::geteuid();
+            if euid.is_root() && has_cap(CAP_SYS_ADMIN) {
+                return Ok(());
+            }
+            if has_cap(CAP_BPF) && has_cap(CAP_PERFMON) {
+                return Ok(());
+            }
+            if has_cap(CAP_SYS_ADMIN) {
+                return Ok(());
+            }
+            Err(format!(
+                "needs root or CAP_BPF+CAP_PERFMON (euid {euid}, CapEff {:#x})",
+                effective_caps()
+            ))
+        })
+        .clone()
+}
+
+/// Skips the calling test (with a printed reason) unless the process may load BPF.
+#[macro_export]
+macro_rules! require_bpf {
+    () => {
+        if let Err(why) = $crate::common::bpf_privileges() {
+            eprintln!("SKIPPED {}: {}", module_path!(), why);
+            return;
+        }
+    };
+}
+
+/// Number of open file descriptors of this process (entries of `/proc/self/fd`).
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// The directory holding the committed BPF fixture objects.
+pub fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A process-wide lock for tests that count file descriptors: in a test binary that checks
+/// `/proc/self/fd`, every test takes this first so no other test opens fds meanwhile.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
