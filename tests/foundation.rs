@@ -270,3 +270,324 @@ fn sysfs_btf_is_mapped() {
     }
     assert_eq!(common::fd_count(), before);
 }
+
+#[test]
+fn hash_batch_round_trip() {
+    let _serial = common::serial();
+    require_bpf!();
+    let before = common::fd_count();
+    {
+        let map = map_create(&MapCreate {
+            map_type: MapType::HASH,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 64,
+            name: "fnd_batch",
+            ..Default::default()
+        })
+        .unwrap();
+        let n = 10u32;
+        let keys: Vec<u8> = (0..n).flat_map(|k| (k * 3).to_ne_bytes()).collect();
+        let values: Vec<u8> = (0..n)
+            .flat_map(|k| u64::from(k * 100).to_ne_bytes())
+            .collect();
+        let mut count = n;
+        map_update_batch(&map, &keys, &values, &mut count, ElemFlags::ANY).unwrap();
+        assert_eq!(count, n);
+
+        // Read back in chunks of 4, following the batch token.
+        let mut seen = Vec::new();
+        let mut token = [0u8; 4];
+        let mut next: Option<[u8; 4]> = None;
+        loop {
+            let (mut k, mut v) = ([0u8; 4 * 4], [0u8; 8 * 4]);
+            let mut count = 4;
+            let status = map_lookup_batch(
+                &map,
+                next.as_ref().map(|t| &t[..]),
+                &mut token,
+                &mut k,
+                &mut v,
+                &mut count,
+                ElemFlags::ANY,
+            )
+            .unwrap();
+            for i in 0..count as usize {
+                let key = u32::from_ne_bytes(k[i * 4..i * 4 + 4].try_into().unwrap());
+                let val = u64::from_ne_bytes(v[i * 8..i * 8 + 8].try_into().unwrap());
+                seen.push((key, val));
+            }
+            if status == BatchStatus::Done {
+                break;
+            }
+            next = Some(token);
+        }
+        seen.sort();
+        let expected: Vec<(u32, u64)> = (0..n).map(|k| (k * 3, u64::from(k * 100))).collect();
+        assert_eq!(seen, expected);
+
+        // Delete half by batch, then the rest by lookup-and-delete batch.
+        let mut count = 5;
+        map_delete_batch(&map, &keys[..20], &mut count, ElemFlags::ANY).unwrap();
+        assert_eq!(count, 5);
+        let (mut k, mut v, mut token) = ([0u8; 4 * 16], [0u8; 8 * 16], [0u8; 4]);
+        let mut count = 16;
+        let status = map_lookup_and_delete_batch(
+            &map,
+            None,
+            &mut token,
+            &mut k,
+            &mut v,
+            &mut count,
+            ElemFlags::ANY,
+        )
+        .unwrap();
+        assert_eq!((status, count), (BatchStatus::Done, 5));
+        let mut first = [0u8; 4];
+        assert!(
+            !map_get_next_key(&map, None, &mut first).unwrap(),
+            "map is empty"
+        );
+    }
+    assert_eq!(common::fd_count(), before);
+}
+
+/// `r1 = map; r0 = lookup(key 0); if r0: lock *(u64 *)r0 += 1; return 0`.
+fn count_prog(map: &MapFd) -> Vec<Insn> {
+    use std::os::fd::AsRawFd;
+    let fd = map.as_fd().as_raw_fd();
+    vec![
+        Insn::new(0x62, 10, 0, -4, 0), // *(u32 *)(r10 - 4) = 0
+        Insn::new(0xbf, 2, 10, 0, 0),  // r2 = r10
+        Insn::new(0x07, 2, 0, 0, -4),  // r2 += -4
+        Insn::new(0x18, 1, 1, 0, fd),  // r1 = map
+        Insn::new(0, 0, 0, 0, 0),
+        Insn::new(0x85, 0, 0, 0, 1), // call bpf_map_lookup_elem
+        Insn::new(0x15, 0, 0, 2, 0), // if r0 == 0 goto +2
+        Insn::new(0xb7, 1, 0, 0, 1), // r1 = 1
+        Insn::new(0xdb, 0, 1, 0, 0), // lock *(u64 *)(r0 + 0) += r1
+        Insn::new(0xb7, 0, 0, 0, 0), // r0 = 0
+        Insn::new(0x95, 0, 0, 0, 0), // exit
+    ]
+}
+
+fn counter(map: &MapFd) -> u64 {
+    let mut v = [0u8; 8];
+    assert!(map_lookup_elem(map, &0u32.to_ne_bytes(), &mut v, ElemFlags::ANY).unwrap());
+    u64::from_ne_bytes(v)
+}
+
+#[test]
+fn raw_tracepoint_counts_syscalls() {
+    let _serial = common::serial();
+    require_bpf!();
+    let before = common::fd_count();
+    {
+        let map = array_map(8, "fnd_rawtp");
+        let prog = load(ProgType::RAW_TRACEPOINT, &count_prog(&map), "fnd_sys_enter");
+        assert_eq!(counter(&map), 0);
+        let link = raw_tracepoint_open(prog.as_fd(), Some(c"sys_enter"), 0).unwrap();
+        let _ = nix::unistd::getppid();
+        let _ = std::fs::metadata("/");
+        assert!(counter(&map) > 0, "the program ran on sys_enter");
+
+        let info = link_info(link.as_fd()).unwrap();
+        assert_eq!(info.link_type(), LinkType::RAW_TRACEPOINT);
+        assert_eq!(info.prog_id, prog_info(prog.as_fd()).unwrap().id);
+        assert_eq!(
+            link_info_name(link.as_fd()).unwrap().as_deref(),
+            Some("sys_enter")
+        );
+        assert!(link_ids().any(|id| id.unwrap() == info.id));
+
+        // Raw tracepoint links cannot be detached in place: a typed EOPNOTSUPP.
+        let err = link_detach(link.as_fd()).unwrap_err();
+        assert_eq!(err.bpf_command(), Some(Command::LINK_DETACH));
+        assert_eq!(err.errno, Errno::EOPNOTSUPP);
+        // Closing the link frees it (its id disappears).
+        drop(link);
+        assert!(!link_ids().any(|id| id.unwrap() == info.id));
+    }
+    assert_eq!(common::fd_count(), before);
+}
+
+/// A private cgroup2 mount with a child cgroup, removed on drop.
+struct Cgroup {
+    mount: tempfile::TempDir,
+    child: PathBuf,
+}
+
+impl Cgroup {
+    fn new() -> Option<Cgroup> {
+        let mount = tempfile::tempdir().unwrap();
+        let flags = nix::mount::MsFlags::empty();
+        if let Err(e) = nix::mount::mount(
+            Some("cgroup2"),
+            mount.path(),
+            Some("cgroup2"),
+            flags,
+            None::<&str>,
+        ) {
+            eprintln!("SKIPPED cgroup part: mount -t cgroup2: {e}");
+            return None;
+        }
+        let child = mount
+            .path()
+            .join(format!("oxbpf_fnd_{}", std::process::id()));
+        std::fs::create_dir(&child).unwrap();
+        Some(Cgroup { mount, child })
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.child);
+        let _ = nix::mount::umount2(self.mount.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn cgroup_link_create_attach_and_query() {
+    let _serial = common::serial();
+    require_bpf!();
+    let before = common::fd_count();
+    {
+        let Some(cg) = Cgroup::new() else { return };
+        let dir = std::fs::File::open(&cg.child).unwrap();
+        // r0 = 1 (allow); exit
+        let insns = [Insn::new(0xb7, 0, 0, 0, 1), Insn::new(0x95, 0, 0, 0, 0)];
+        let mut req = ProgLoad {
+            prog_type: ProgType::CGROUP_SKB,
+            insns: &insns,
+            license: c"GPL",
+            name: "fnd_cg_allow",
+            expected_attach_type: AttachType::CGROUP_INET_EGRESS,
+            ..Default::default()
+        };
+        let prog = prog_load(&mut req).unwrap();
+        let prog_id = prog_info(prog.as_fd()).unwrap().id;
+        let query = |n: usize| {
+            let mut ids = vec![0u32; n];
+            let out = prog_query(
+                Target::Fd(dir.as_fd()),
+                AttachType::CGROUP_INET_EGRESS,
+                &mut ProgQuery {
+                    prog_ids: Some(&mut ids),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            ids.truncate(out.count as usize);
+            ids
+        };
+        assert!(query(4).is_empty());
+
+        // LINK_CREATE, seen by PROG_QUERY and link info; gone when the link is dropped.
+        let link = link_create(&LinkCreate::new(
+            prog.as_fd(),
+            LinkTarget::Fd(dir.as_fd()),
+            AttachType::CGROUP_INET_EGRESS,
+        ))
+        .unwrap();
+        assert_eq!(query(4), vec![prog_id]);
+        assert_eq!(
+            link_info(link.as_fd()).unwrap().link_type(),
+            LinkType::CGROUP
+        );
+        drop(link);
+        assert!(query(4).is_empty());
+
+        // PROG_ATTACH / PROG_DETACH.
+        let mut attach = ProgAttach::new(
+            Target::Fd(dir.as_fd()),
+            prog.as_fd(),
+            AttachType::CGROUP_INET_EGRESS,
+        );
+        attach.flags = AttachFlags::ALLOW_MULTI;
+        prog_attach(&attach).unwrap();
+        assert_eq!(query(4), vec![prog_id]);
+        prog_detach(&ProgDetach::new(
+            Target::Fd(dir.as_fd()),
+            Some(prog.as_fd()),
+            AttachType::CGROUP_INET_EGRESS,
+        ))
+        .unwrap();
+        assert!(query(4).is_empty());
+    }
+    assert_eq!(common::fd_count(), before);
+}
+
+#[test]
+fn btf_load_and_read_back() {
+    let _serial = common::serial();
+    require_bpf!();
+    // Minimal BTF: one INT "int" (4 bytes, signed, 32 bits).
+    let strings = b"\0int\0";
+    let mut types = Vec::new();
+    types.extend_from_slice(&1u32.to_le_bytes()); // name_off
+    types.extend_from_slice(&(1u32 << 24).to_le_bytes()); // kind INT, vlen 0
+    types.extend_from_slice(&4u32.to_le_bytes()); // size
+    types.extend_from_slice(&((1u32 << 24) | 32).to_le_bytes()); // SIGNED, 32 bits
+    let mut btf = Vec::new();
+    btf.extend_from_slice(&0xeb9fu16.to_le_bytes());
+    btf.extend_from_slice(&[1, 0]); // version, flags
+    btf.extend_from_slice(&24u32.to_le_bytes()); // hdr_len
+    btf.extend_from_slice(&0u32.to_le_bytes()); // type_off
+    btf.extend_from_slice(&(types.len() as u32).to_le_bytes());
+    btf.extend_from_slice(&(types.len() as u32).to_le_bytes()); // str_off
+    btf.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+    btf.extend_from_slice(&types);
+    btf.extend_from_slice(strings);
+
+    let before = common::fd_count();
+    {
+        let mut log = vec![0u8; 4096];
+        let mut req = BtfLoad {
+            btf: &btf,
+            log_level: LogLevel::LEVEL1,
+            log_buf: Some(&mut log),
+            ..Default::default()
+        };
+        let fd = btf_load(&mut req).unwrap();
+        assert!(req.log_true_size > 0);
+        assert_eq!(btf_data(fd.as_fd()).unwrap(), btf);
+        let info = btf_info(fd.as_fd()).unwrap();
+        assert_eq!(info.kernel_btf, 0);
+        assert!(btf_ids().any(|id| id.unwrap() == info.id));
+
+        // Broken BTF: EINVAL, and the log says why.
+        let mut bad = btf.clone();
+        bad[24 + 4..24 + 8].copy_from_slice(&(15u32 << 24).to_le_bytes()); // unknown kind
+        let mut log = vec![0u8; 4096];
+        let mut req = BtfLoad {
+            btf: &bad,
+            log_level: LogLevel::LEVEL1,
+            log_buf: Some(&mut log),
+            ..Default::default()
+        };
+        let err = btf_load(&mut req).unwrap_err();
+        assert_eq!(err.errno, Errno::EINVAL);
+        assert!(req.log_true_size > 1);
+    }
+    assert_eq!(common::fd_count(), before);
+}
+
+#[test]
+fn vmlinux_btf_is_listed() {
+    let _serial = common::serial();
+    require_bpf!();
+    let mut found = false;
+    for id in btf_ids() {
+        let fd = match btf_get_fd_by_id(id.unwrap()) {
+            Ok(fd) => fd,
+            Err(e) if e.errno == Errno::ENOENT => continue,
+            Err(e) => panic!("{e}"),
+        };
+        if btf_name(fd.as_fd()).unwrap() == "vmlinux" {
+            assert_ne!(btf_info(fd.as_fd()).unwrap().kernel_btf, 0);
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "no vmlinux BTF among the BTF ids");
+}

@@ -305,3 +305,213 @@ fn obj_pin_passes_a_nul_terminated_path() {
     assert!(r.is_err());
     assert!(calls.is_empty());
 }
+
+#[test]
+fn link_create_kprobe_multi_and_tcx() {
+    let prog = std::fs::File::open("/dev/null").unwrap();
+    let syms = [c"do_sys_open", c"vfs_read"];
+    let cookies = [10u64, 20];
+    let (r, calls) = capture(
+        |_, attr| {
+            // The syms pointer leads to an array of pointers to the names.
+            let a = LinkCreateAttr::from_bytes(attr).unwrap();
+            let arr = a.u64_at(24) as *const u64;
+            // SAFETY: during the call the wrapper keeps this 2-entry array alive.
+            let second = unsafe { *arr.add(1) } as *const std::ffi::c_char;
+            // SAFETY: it points to the caller's NUL-terminated "vfs_read".
+            assert_eq!(unsafe { std::ffi::CStr::from_ptr(second) }, c"vfs_read");
+            FakeReply::dev_null()
+        },
+        || {
+            let mut req = LinkCreate::new(
+                prog.as_fd(),
+                LinkTarget::None,
+                AttachType::TRACE_KPROBE_MULTI,
+            );
+            req.extra = LinkExtra::KprobeMulti {
+                flags: 1,
+                syms: &syms,
+                addrs: &[],
+                cookies: &cookies,
+            };
+            link_create(&req)
+        },
+    );
+    r.unwrap();
+    let a = LinkCreateAttr::from_bytes(&calls[0].attr).unwrap();
+    assert_eq!(calls[0].attr.len(), 64);
+    assert_eq!(a.prog_fd, prog.as_raw_fd() as u32);
+    assert_eq!((a.target_fd, a.attach_type, a.flags), (0, 42, 0));
+    assert_eq!((a.u32_at(16), a.u32_at(20)), (1, 2));
+    assert_eq!(a.u64_at(32), 0);
+    assert_eq!(a.u64_at(40), cookies.as_ptr() as u64);
+
+    // Mismatched cookies: refused before the call.
+    let (r, calls) = capture(
+        |_, _| FakeReply::dev_null(),
+        || {
+            let mut req = LinkCreate::new(
+                prog.as_fd(),
+                LinkTarget::None,
+                AttachType::TRACE_KPROBE_MULTI,
+            );
+            req.extra = LinkExtra::KprobeMulti {
+                flags: 0,
+                syms: &syms,
+                addrs: &[],
+                cookies: &[1],
+            };
+            link_create(&req)
+        },
+    );
+    assert!(r.is_err() && calls.is_empty());
+
+    // tcx: relative link by id sets BPF_F_LINK | BPF_F_ID next to the caller's BEFORE.
+    let (r, calls) = capture(
+        |_, _| FakeReply::dev_null(),
+        || {
+            let mut req = LinkCreate::new(
+                prog.as_fd(),
+                LinkTarget::Ifindex(7),
+                AttachType::TCX_INGRESS,
+            );
+            req.flags = AttachFlags::BEFORE.bits();
+            req.extra = LinkExtra::Tcx {
+                relative: Relative::LinkId(55),
+                expected_revision: 3,
+            };
+            link_create(&req)
+        },
+    );
+    r.unwrap();
+    let a = LinkCreateAttr::from_bytes(&calls[0].attr).unwrap();
+    assert_eq!(a.target_fd, 7);
+    assert_eq!(
+        a.flags,
+        (AttachFlags::BEFORE | AttachFlags::LINK | AttachFlags::ID).bits()
+    );
+    assert_eq!((a.u32_at(16), a.u64_at(24)), (55, 3));
+
+    // An E2BIG names the extension in use.
+    let (r, _) = capture(
+        |_, _| Err(Errno::E2BIG),
+        || {
+            let mut req = LinkCreate::new(prog.as_fd(), LinkTarget::None, AttachType::PERF_EVENT);
+            req.extra = LinkExtra::PerfEvent { bpf_cookie: 9 };
+            link_create(&req)
+        },
+    );
+    assert!(r.unwrap_err().to_string().contains("perf_event.bpf_cookie"));
+}
+
+#[test]
+fn batch_buffers_are_checked() {
+    let map = fake_array(8);
+    let mut token = [0u8; 4];
+    let mut keys = [0u8; 4 * 4];
+    let mut values = [0u8; 8 * 3]; // room for 3, asked for 4
+    let mut count = 4;
+    let (r, calls) = capture(
+        |_, _| FakeReply::ok(),
+        || {
+            map_lookup_batch(
+                &map,
+                None,
+                &mut token,
+                &mut keys,
+                &mut values,
+                &mut count,
+                ElemFlags::ANY,
+            )
+        },
+    );
+    assert!(r.is_err());
+    assert!(calls.is_empty());
+    let mut values = [0u8; 8 * 4];
+    let (r, calls) = capture(
+        |_, attr| {
+            attr[32..36].copy_from_slice(&2u32.to_ne_bytes()); // count out
+            Err(Errno::ENOENT)
+        },
+        || {
+            map_lookup_batch(
+                &map,
+                None,
+                &mut token,
+                &mut keys,
+                &mut values,
+                &mut count,
+                ElemFlags::ANY,
+            )
+        },
+    );
+    assert_eq!(r, Ok(BatchStatus::Done));
+    assert_eq!(count, 2);
+    let a = BatchAttr::from_bytes(&calls[0].attr).unwrap();
+    assert_eq!((a.in_batch, a.count), (0, 4));
+    assert_eq!(a.out_batch, token.as_ptr() as u64);
+    assert_eq!(a.values, values.as_ptr() as u64);
+    assert_eq!(calls[0].command, Command::MAP_LOOKUP_BATCH);
+}
+
+#[test]
+fn query_btf_load_and_raw_tp() {
+    let fd = std::fs::File::open("/dev/null").unwrap();
+    let mut ids = [0u32; 8];
+    let mut flags = [0u32; 4];
+    let (r, calls) = capture(
+        |_, attr| {
+            attr[24..28].copy_from_slice(&3u32.to_ne_bytes());
+            FakeReply::ok()
+        },
+        || {
+            prog_query(
+                Target::Fd(fd.as_fd()),
+                AttachType::CGROUP_INET_INGRESS,
+                &mut ProgQuery {
+                    query_flags: QueryFlags::EFFECTIVE,
+                    prog_ids: Some(&mut ids),
+                    prog_attach_flags: Some(&mut flags),
+                    ..Default::default()
+                },
+            )
+        },
+    );
+    assert_eq!(r.unwrap().count, 3);
+    let a = QueryAttr::from_bytes(&calls[0].attr).unwrap();
+    assert_eq!((a.prog_cnt, a.query_flags), (4, 1)); // the shorter buffer bounds the count
+    assert_eq!(a.link_ids, 0);
+
+    let btf = [1u8, 2, 3];
+    let (r, calls) = capture(
+        |_, attr| {
+            attr[28..32].copy_from_slice(&99u32.to_ne_bytes());
+            Err(Errno::EINVAL)
+        },
+        || {
+            let mut req = BtfLoad {
+                btf: &btf,
+                ..Default::default()
+            };
+            let r = btf_load(&mut req);
+            (r, req.log_true_size)
+        },
+    );
+    assert_eq!(r.1, 99);
+    assert_eq!(r.0.unwrap_err().bpf_command(), Some(Command::BTF_LOAD));
+    let a = BtfLoadAttr::from_bytes(&calls[0].attr).unwrap();
+    assert_eq!(
+        (a.btf, a.btf_size, a.btf_log_buf),
+        (btf.as_ptr() as u64, 3, 0)
+    );
+
+    let (r, calls) = capture(
+        |_, _| FakeReply::dev_null(),
+        || raw_tracepoint_open(fd.as_fd(), Some(c"sys_enter"), 0),
+    );
+    r.unwrap();
+    let a = RawTracepointAttr::from_bytes(&calls[0].attr).unwrap();
+    assert_eq!(a.prog_fd, fd.as_raw_fd() as u32);
+    assert_ne!(a.name, 0);
+    assert_eq!(a.cookie, 0);
+}

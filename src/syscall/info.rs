@@ -446,3 +446,54 @@ pub fn btf_name(fd: BorrowedFd<'_>) -> Result<String> {
         }
     }
 }
+
+/// Where a link type reports its name (a pointer and a `u32` length, as offsets into the
+/// union of [`LinkInfo`]), or `None` for types without one.
+fn link_name_slot(info: &LinkInfo) -> Option<(usize, usize)> {
+    use super::LinkType;
+    match info.link_type() {
+        LinkType::RAW_TRACEPOINT | LinkType::ITER => Some((0, 8)),
+        LinkType::UPROBE_MULTI => Some((0, 32)),
+        // perf_event.type: 1-4 uprobe/uretprobe/kprobe/kretprobe, 5 tracepoint, 6 event.
+        LinkType::PERF_EVENT if (1..=5).contains(&info.detail_u32(0)) => Some((8, 16)),
+        _ => None,
+    }
+}
+
+/// The name a link reports: a raw tracepoint's or tracepoint's name, an iterator's target,
+/// a kprobe's function, a uprobe's binary path; `None` for link types without one.
+pub fn link_info_name(fd: BorrowedFd<'_>) -> Result<Option<String>> {
+    let first = link_info(fd)?;
+    let Some((ptr_off, len_off)) = link_name_slot(&first) else {
+        return Ok(None);
+    };
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let mut info = LinkInfo::default();
+        if let Some(slot) = info.detail.get_mut(ptr_off / 8) {
+            *slot = buf.as_mut_ptr() as u64;
+        }
+        info.set_detail_u32(len_off, count_u32(buf.len()));
+        // SAFETY: the only pointer is `buf`'s, at the offset where this link type (fixed for
+        // the fd's lifetime, read by the first call) takes its name buffer, with `buf.len()`
+        // in the matching length field, which bounds the kernel's write.
+        match unsafe { get_info(fd, &mut info) } {
+            Ok(_) => return Ok(Some(c_name(&buf))),
+            Err(e) if e.errno == nix::errno::Errno::ENOSPC && buf.len() < 1 << 20 => {
+                buf = vec![0u8; buf.len() * 16];
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl LinkInfo {
+    fn set_detail_u32(&mut self, offset: usize, v: u32) {
+        if let Some(word) = self.detail.get_mut(offset / 8) {
+            let mut bytes = word.to_ne_bytes();
+            let at = if offset % 8 >= 4 { 4 } else { 0 };
+            bytes[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+            *word = u64::from_ne_bytes(bytes);
+        }
+    }
+}

@@ -77,6 +77,38 @@ fn info_structs() {
     layout!(LineInfoRec, 16, { insn_off: 0, file_name_off: 4, line_off: 8, line_col: 12 });
 }
 
+#[test]
+fn link_and_attach_attrs() {
+    layout!(BatchAttr, 56, {
+        in_batch: 0, out_batch: 8, keys: 16, values: 24, count: 32, map_fd: 36,
+        elem_flags: 40, flags: 48,
+    });
+    layout!(ProgAttachAttr, 32, {
+        target_fd: 0, attach_bpf_fd: 4, attach_type: 8, attach_flags: 12, replace_bpf_fd: 16,
+        relative_fd: 20, expected_revision: 24,
+    });
+    layout!(QueryAttr, 64, {
+        target_fd: 0, attach_type: 4, query_flags: 8, attach_flags: 12, prog_ids: 16,
+        prog_cnt: 24, prog_attach_flags: 32, link_ids: 40, link_attach_flags: 48, revision: 56,
+    });
+    layout!(RawTracepointAttr, 24, { name: 0, prog_fd: 8, cookie: 16 });
+    layout!(BtfLoadAttr, 40, {
+        btf: 0, btf_log_buf: 8, btf_size: 16, btf_log_size: 20, btf_log_level: 24,
+        btf_log_true_size: 28, btf_flags: 32, btf_token_fd: 36,
+    });
+    layout!(TaskFdQueryAttr, 48, {
+        pid: 0, fd: 4, flags: 8, buf_len: 12, buf: 16, prog_id: 24, fd_type: 28,
+        probe_offset: 32, probe_addr: 40,
+    });
+    layout!(LinkCreateAttr, 64, { prog_fd: 0, target_fd: 4, attach_type: 8, flags: 12, extra: 16 });
+    layout!(LinkUpdateAttr, 16, { link_fd: 0, new_prog_fd: 4, flags: 8, old_prog_fd: 12 });
+    layout!(LinkDetachAttr, 4, { link_fd: 0 });
+    layout!(EnableStatsAttr, 4, { type_: 0 });
+    layout!(IterCreateAttr, 8, { link_fd: 0, flags: 4 });
+    layout!(ProgBindMapAttr, 12, { prog_fd: 0, map_fd: 4, flags: 8 });
+    layout!(TokenCreateAttr, 8, { flags: 0, bpffs_fd: 4 });
+}
+
 /// Field tables must be sorted by offset and start at 0, or the E2BIG hint misreads them.
 #[test]
 fn field_tables_are_ordered() {
@@ -102,4 +134,15 @@ fn field_tables_are_ordered() {
     check::<ObjAttr>("ObjAttr");
     check::<GetIdAttr>("GetIdAttr");
     check::<InfoAttr>("InfoAttr");
+    check::<BatchAttr>("BatchAttr");
+    check::<ProgAttachAttr>("ProgAttachAttr");
+    check::<QueryAttr>("QueryAttr");
+    check::<RawTracepointAttr>("RawTracepointAttr");
+    check::<BtfLoadAttr>("BtfLoadAttr");
+    check::<TaskFdQueryAttr>("TaskFdQueryAttr");
+    check::<LinkUpdateAttr>("LinkUpdateAttr");
+    check::<LinkDetachAttr>("LinkDetachAttr");
+    check::<EnableStatsAttr>("EnableStatsAttr");
+    check::<IterCreateAttr>("IterCreateAttr");
+    check::<TokenCreateAttr>("TokenCreateAttr");
 }

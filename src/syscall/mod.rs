@@ -9,7 +9,7 @@
 //!   replace per thread with a fake kernel ([`testing::capture`], [`testing::install_fake`]),
 //!   to check the exact attribute bytes a wrapper (or a layer above) sends.
 //! - **Requests are plain structs** with `Default` ([`MapCreate`], [`ProgLoad`],
-//!   [`TestRun`], ...): fill what you need, pass a reference.
+//!   [`TestRun`], [`LinkCreate`], [`BtfLoad`], ...): fill what you need, pass a reference.
 //!   Each becomes its attribute struct (`to_attr`), zero-filled past the fields set, and the
 //!   struct's full size is passed to the kernel.
 //! - **Errors** are one type, [`SyscallError`] `{ command, errno, code, hint }`: the
@@ -42,17 +42,24 @@
 //! # Ok::<(), SyscallError>(())
 //! ```
 
+mod attach;
+mod batch;
+mod btf;
 mod cpu;
 mod error;
 mod fd;
 mod flags;
 mod info;
+mod link;
 mod map;
 mod mmap;
 mod obj;
+mod perf;
 mod prog;
+mod stats;
 mod sys;
 pub mod testing;
+mod token;
 mod types;
 mod version;
 
@@ -61,6 +68,15 @@ mod attr_bytes_tests;
 #[cfg(test)]
 mod layout_tests;
 
+pub use attach::{
+    prog_attach, prog_detach, prog_query, ProgAttach, ProgAttachAttr, ProgDetach, ProgQuery,
+    QueryAttr, QueryOutput, Relative, Target,
+};
+pub use batch::{
+    map_delete_batch, map_lookup_and_delete_batch, map_lookup_batch, map_update_batch, BatchAttr,
+    BatchStatus,
+};
+pub use btf::{btf_load, BtfLoad, BtfLoadAttr};
 pub use cpu::{parse_cpu_list, possible_cpus};
 pub use error::{Call, Hint, Result, SyscallError, ENOTSUPP};
 pub use fd::MoveAboveStdio;
@@ -69,9 +85,14 @@ pub use flags::{
     TestRunFlags,
 };
 pub use info::{
-    btf_data, btf_info, btf_info_with, btf_name, link_info, map_info, prog_info, prog_info_with,
-    prog_map_ids, prog_xlated_insns, BtfInfo, FuncInfoRec, InfoAttr, LineInfoRec, LinkInfo,
-    MapInfo, ProgInfo, ProgInfoArrays,
+    btf_data, btf_info, btf_info_with, btf_name, link_info, link_info_name, map_info, prog_info,
+    prog_info_with, prog_map_ids, prog_xlated_insns, BtfInfo, FuncInfoRec, InfoAttr, LineInfoRec,
+    LinkInfo, MapInfo, ProgInfo, ProgInfoArrays,
+};
+pub use link::{
+    iter_create, link_create, link_detach, link_update, raw_tracepoint_open, task_fd_query,
+    IterCreateAttr, LinkCreate, LinkCreateAttr, LinkDetachAttr, LinkExtra, LinkTarget,
+    LinkUpdateAttr, RawTracepointAttr, TaskFdQueryAttr, TaskFdQueryOutput,
 };
 pub use map::{
     map_create, map_delete_elem, map_freeze, map_get_next_key, map_lookup_and_delete_elem,
@@ -84,10 +105,18 @@ pub use obj::{
     obj_pin, obj_pin_at, prog_get_fd_by_id, prog_get_next_id, prog_ids, GetIdAttr, Ids, ObjAttr,
     ObjKind,
 };
+pub use perf::{
+    perf_event_disable, perf_event_enable, perf_event_open, perf_event_open_probe,
+    perf_event_set_bpf, PerfEventAttr, PerfEventFlags, PERF_ATTR_SIZE, PERF_COUNT_SW_BPF_OUTPUT,
+    PERF_COUNT_SW_CPU_CLOCK, PERF_SAMPLE_RAW, PERF_TYPE_BREAKPOINT, PERF_TYPE_HARDWARE,
+    PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
+};
 pub use prog::{
     prog_bind_map, prog_load, prog_test_run, ExtInfo, ProgBindMapAttr, ProgLoad, ProgLoadAttr,
     TestRun, TestRunAttr, TestRunOutput, PROG_LOAD_ATTEMPTS,
 };
+pub use stats::{enable_stats, EnableStatsAttr};
 pub use sys::{obj_name, Pod, OBJ_NAME_LEN};
+pub use token::{token_create, TokenCreateAttr};
 pub use types::{AttachType, Command, LinkType, MapType, ProgType, StatsType};
 pub use version::{Field, KernelVersion};
