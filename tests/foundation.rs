@@ -591,3 +591,314 @@ fn vmlinux_btf_is_listed() {
     }
     assert!(found, "no vmlinux BTF among the BTF ids");
 }
+
+/// tracefs mounted on a temporary directory, unmounted on drop.
+struct Tracefs {
+    dir: tempfile::TempDir,
+}
+
+impl Tracefs {
+    fn mount() -> Option<Tracefs> {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = nix::mount::MsFlags::empty();
+        match nix::mount::mount(
+            Some("nodev"),
+            dir.path(),
+            Some("tracefs"),
+            flags,
+            None::<&str>,
+        ) {
+            Ok(()) => Some(Tracefs { dir }),
+            Err(e) => {
+                eprintln!("SKIPPED perf part: mount -t tracefs: {e}");
+                None
+            }
+        }
+    }
+
+    fn event_id(&self, event: &str) -> Option<u64> {
+        let path = self.dir.path().join("events").join(event).join("id");
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for Tracefs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.dir.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+fn tracepoint_through_perf_event_link_and_ioctl() {
+    let _serial = common::serial();
+    require_bpf!();
+    let before = common::fd_count();
+    {
+        let Some(tracefs) = Tracefs::mount() else {
+            return;
+        };
+        let Some(id) = tracefs.event_id("syscalls/sys_enter_getppid") else {
+            eprintln!("SKIPPED: no syscalls/sys_enter_getppid tracepoint");
+            return;
+        };
+        let map = array_map(8, "fnd_tp");
+        let prog = load(ProgType::TRACEPOINT, &count_prog(&map), "fnd_getppid");
+
+        // This process only, any CPU.
+        let perf = perf_event_open(&PerfEventAttr::tracepoint(id), 0, -1, None).unwrap();
+        let mut req = LinkCreate::new(
+            prog.as_fd(),
+            LinkTarget::Fd(perf.as_fd()),
+            AttachType::PERF_EVENT,
+        );
+        req.extra = LinkExtra::PerfEvent { bpf_cookie: 0x1234 };
+        let link = link_create(&req).unwrap();
+        assert_eq!(
+            link_info(link.as_fd()).unwrap().link_type(),
+            LinkType::PERF_EVENT
+        );
+        assert_eq!(
+            link_info_name(link.as_fd()).unwrap().as_deref(),
+            Some("sys_enter_getppid")
+        );
+        for _ in 0..3 {
+            let _ = nix::unistd::getppid();
+        }
+        assert_eq!(counter(&map), 3, "three getppid calls, three runs");
+        drop(link);
+        drop(perf);
+
+        // The pre-link way: PERF_EVENT_IOC_SET_BPF, then ENABLE.
+        let attr = PerfEventAttr {
+            flags: PerfEventFlags::DISABLED.bits(),
+            ..PerfEventAttr::tracepoint(id)
+        };
+        let perf = perf_event_open(&attr, 0, -1, None).unwrap();
+        perf_event_set_bpf(perf.as_fd(), prog.as_fd()).unwrap();
+        perf_event_enable(perf.as_fd()).unwrap();
+        let _ = nix::unistd::getppid();
+        assert_eq!(counter(&map), 4, "one more getppid, one more run");
+        perf_event_disable(perf.as_fd()).unwrap();
+        // A second program on the same event is refused (EEXIST), as a typed ioctl error.
+        let err = perf_event_set_bpf(perf.as_fd(), prog.as_fd()).unwrap_err();
+        assert_eq!(err.command, Call::Ioctl("PERF_EVENT_IOC_SET_BPF"));
+    }
+    assert_eq!(common::fd_count(), before);
+}
+
+#[test]
+fn mmap_array_and_ring_buffer() {
+    let _serial = common::serial();
+    require_bpf!();
+    let before = common::fd_count();
+    {
+        let page = page_size();
+        let map = map_create(&MapCreate {
+            map_type: MapType::ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 4,
+            map_flags: MapFlags::MMAPABLE,
+            name: "fnd_mmap",
+            ..Default::default()
+        })
+        .unwrap();
+        let region = map_mmap(map.as_fd(), page, 0, Protection::ReadWrite).unwrap();
+        assert!(region.write(8, &77u64.to_ne_bytes()));
+        let mut v = [0u8; 8];
+        assert!(map_lookup_elem(&map, &1u32.to_ne_bytes(), &mut v, ElemFlags::ANY).unwrap());
+        assert_eq!(u64::from_ne_bytes(v), 77);
+        map_update_elem(
+            &map,
+            &2u32.to_ne_bytes(),
+            &5u64.to_ne_bytes(),
+            ElemFlags::ANY,
+        )
+        .unwrap();
+        assert_eq!(region.load_acquire_u64(16), Some(5));
+        assert_eq!(region.load_acquire_u64(page), None, "out of bounds");
+        // Mapping more than the map holds is refused with a typed error.
+        let err = map_mmap(map.as_fd(), page * 4, 0, Protection::ReadOnly).unwrap_err();
+        assert_eq!(err.command, Call::Mmap);
+
+        let ring_size = page * 4;
+        let ring = map_create(&MapCreate {
+            map_type: MapType::RINGBUF,
+            max_entries: ring_size as u32,
+            name: "fnd_ring",
+            ..Default::default()
+        })
+        .unwrap();
+        let consumer = map_mmap(ring.as_fd(), page, 0, Protection::ReadWrite).unwrap();
+        let producer = map_mmap(
+            ring.as_fd(),
+            page + 2 * ring_size,
+            page as u64,
+            Protection::ReadOnly,
+        )
+        .unwrap();
+        assert_eq!(consumer.load_acquire_u64(0), Some(0));
+        assert_eq!(producer.load_acquire_u64(0), Some(0));
+        assert!(consumer.store_release_u64(0, 0));
+        assert!(
+            !producer.store_release_u64(0, 1),
+            "read-only region refuses stores"
+        );
+        // The producer page cannot be mapped writable.
+        assert!(map_mmap(ring.as_fd(), page, page as u64, Protection::ReadWrite).is_err());
+    }
+    assert_eq!(common::fd_count(), before);
+}
+
+/// Member byte offsets of the named structs/unions in `bpftool btf dump ... format raw`.
+fn kernel_layouts(
+    raw: &str,
+    wanted: &[&str],
+) -> std::collections::HashMap<String, (usize, Vec<(String, usize)>)> {
+    let mut out = std::collections::HashMap::new();
+    let mut current: Option<String> = None;
+    for line in raw.lines() {
+        if line.starts_with('[') {
+            current = None;
+            let kind_ok = line.contains("] STRUCT '") || line.contains("] UNION '");
+            let name = line.split('\'').nth(1).unwrap_or("");
+            if kind_ok && wanted.contains(&name) && !out.contains_key(name) {
+                let size = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("size="))
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                out.insert(name.to_string(), (size, Vec::new()));
+                current = Some(name.to_string());
+            }
+        } else if let Some(name) = &current {
+            let member = line.split('\'').nth(1).unwrap_or("").to_string();
+            let bits: usize = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("bits_offset="))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            if let Some(entry) = out.get_mut(name) {
+                entry.1.push((member, bits / 8));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn layouts_match_this_kernels_btf() {
+    use std::mem::{offset_of, size_of};
+    let _serial = common::serial();
+    let output = std::process::Command::new("bpftool")
+        .args([
+            "btf",
+            "dump",
+            "file",
+            "/sys/kernel/btf/vmlinux",
+            "format",
+            "raw",
+        ])
+        .output();
+    let raw = match output {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => {
+            eprintln!("SKIPPED: bpftool or /sys/kernel/btf/vmlinux unavailable");
+            return;
+        }
+    };
+    let names = [
+        "bpf_map_info",
+        "bpf_btf_info",
+        "bpf_prog_info",
+        "bpf_link_info",
+        "perf_event_attr",
+        "bpf_attr",
+    ];
+    let k = kernel_layouts(&raw, &names);
+    let check = |strukt: &str, ours: usize, fields: &[(&str, usize)]| {
+        let (size, members) = k
+            .get(strukt)
+            .unwrap_or_else(|| panic!("{strukt} not in BTF"));
+        assert!(*size >= ours, "{strukt}: kernel {size} bytes, ours {ours}");
+        for (name, off) in fields {
+            let kernel = members.iter().find(|(m, _)| m == name).map(|(_, o)| *o);
+            assert_eq!(kernel, Some(*off), "{strukt}.{name}");
+        }
+    };
+    check(
+        "bpf_map_info",
+        size_of::<MapInfo>(),
+        &[
+            ("type", offset_of!(MapInfo, type_)),
+            ("key_size", offset_of!(MapInfo, key_size)),
+            ("name", offset_of!(MapInfo, name)),
+            ("netns_dev", offset_of!(MapInfo, netns_dev)),
+            ("btf_vmlinux_id", offset_of!(MapInfo, btf_vmlinux_id)),
+            ("map_extra", offset_of!(MapInfo, map_extra)),
+            ("hash_size", offset_of!(MapInfo, hash_size)),
+        ],
+    );
+    check(
+        "bpf_btf_info",
+        size_of::<BtfInfo>(),
+        &[
+            ("btf_size", offset_of!(BtfInfo, btf_size)),
+            ("name", offset_of!(BtfInfo, name)),
+            ("kernel_btf", offset_of!(BtfInfo, kernel_btf)),
+        ],
+    );
+    check(
+        "bpf_prog_info",
+        size_of::<ProgInfo>(),
+        &[
+            ("tag", offset_of!(ProgInfo, tag)),
+            ("xlated_prog_insns", offset_of!(ProgInfo, xlated_prog_insns)),
+            ("map_ids", offset_of!(ProgInfo, map_ids)),
+            ("name", offset_of!(ProgInfo, name)),
+            ("netns_dev", offset_of!(ProgInfo, netns_dev)),
+            ("func_info", offset_of!(ProgInfo, func_info)),
+            ("prog_tags", offset_of!(ProgInfo, prog_tags)),
+            ("verified_insns", offset_of!(ProgInfo, verified_insns)),
+            ("attach_btf_id", offset_of!(ProgInfo, attach_btf_id)),
+        ],
+    );
+    check(
+        "bpf_link_info",
+        size_of::<LinkInfo>(),
+        &[("prog_id", offset_of!(LinkInfo, prog_id))],
+    );
+    check(
+        "perf_event_attr",
+        size_of::<PerfEventAttr>(),
+        &[
+            ("config", offset_of!(PerfEventAttr, config)),
+            ("sample_type", offset_of!(PerfEventAttr, sample_type)),
+            ("bp_type", offset_of!(PerfEventAttr, bp_type)),
+            (
+                "branch_sample_type",
+                offset_of!(PerfEventAttr, branch_sample_type),
+            ),
+            ("clockid", offset_of!(PerfEventAttr, clockid)),
+            (
+                "sample_max_stack",
+                offset_of!(PerfEventAttr, sample_max_stack),
+            ),
+            ("sig_data", offset_of!(PerfEventAttr, sig_data)),
+            ("config3", offset_of!(PerfEventAttr, config3)),
+        ],
+    );
+    // union bpf_attr is as large as its largest member, PROG_LOAD's on 6.18.
+    let (attr_size, _) = k["bpf_attr"];
+    assert!(
+        attr_size >= size_of::<ProgLoadAttr>(),
+        "bpf_attr {attr_size}"
+    );
+    for size in [
+        size_of::<MapCreateAttr>(),
+        size_of::<LinkCreateAttr>(),
+        size_of::<TestRunAttr>(),
+    ] {
+        assert!(size <= attr_size);
+    }
+}
