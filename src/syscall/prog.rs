@@ -256,9 +256,10 @@ pub const PROG_LOAD_ATTEMPTS: usize = 5;
 /// The verifier log goes to `req.log_buf`; `req.log_true_size` is updated after the call,
 /// also when it fails (ENOSPC: the log did not fit).
 pub fn prog_load(req: &mut ProgLoad<'_>) -> Result<OwnedFd> {
-    let mut attr = req.to_attr()?;
     let mut attempt = 1;
     loop {
+        // Rebuilt each attempt: the kernel (or a test fake) may have written into it.
+        let mut attr = req.to_attr()?;
         // SAFETY: every pointer of `attr` comes from `req`'s borrowed data: `insns` with
         // `insn_cnt` instructions, `license` NUL-terminated, `log_buf` with `log_size` bytes
         // (exclusively borrowed: the kernel writes it), `func_info`/`line_info` with
