@@ -4,7 +4,7 @@
 
 use super::error::BtfError;
 use super::kind::BtfKind;
-use super::lookup::MAX_RESOLVE_DEPTH;
+use super::lookup::{Budget, MAX_RESOLVE_DEPTH};
 use super::table::Btf;
 use super::types::Type;
 
@@ -55,15 +55,17 @@ pub(crate) fn declaration(
     btf: &Btf,
     id: u32,
     name: &str,
+    budget: &Budget,
     base: &mut dyn FnMut(Type<'_>) -> Result<String, BtfError>,
 ) -> Result<String, BtfError> {
-    declaration_at(btf, id, name, base, 0)
+    declaration_at(btf, id, name, budget, base, 0)
 }
 
 fn declaration_at(
     btf: &Btf,
     id: u32,
     name: &str,
+    budget: &Budget,
     base: &mut dyn FnMut(Type<'_>) -> Result<String, BtfError>,
     depth: u32,
 ) -> Result<String, BtfError> {
@@ -78,6 +80,7 @@ fn declaration_at(
     let mut pending: Vec<&'static str> = Vec::new();
     let mut cur = id;
     for _ in 0..MAX_RESOLVE_DEPTH * 4 {
+        budget.spend()?;
         let t = btf.type_by_id(cur)?;
         match t.kind() {
             BtfKind::Void => return Ok(prefixed(&pending, &join("void", &s))),
@@ -98,6 +101,9 @@ fn declaration_at(
                 }
             }
             BtfKind::Array => {
+                // Qualifiers of an array apply to its elements, which carry them again in
+                // the BTF compilers emit; printing both would double them.
+                pending.clear();
                 let a = t.array().ok_or(BtfError::TypeLoop { id, limit: 0 })?;
                 s = format!("{}[{}]", wrap(s), a.nelems);
                 cur = a.elem_type;
@@ -109,7 +115,7 @@ fn declaration_at(
                     if p.type_id == 0 {
                         params.push("...".to_string());
                     } else {
-                        params.push(declaration_at(btf, p.type_id, "", base, depth + 1)?);
+                        params.push(declaration_at(btf, p.type_id, "", budget, base, depth + 1)?);
                     }
                 }
                 let params = if params.is_empty() {

@@ -116,6 +116,15 @@ pub enum BtfError {
         /// The depth limit.
         limit: u32,
     },
+    /// A walk over the types would take too long (adversarial nesting); stopped after
+    /// `limit` steps.
+    #[error("BTF type [{id}]: too complex to walk (stopped after {limit} steps)")]
+    TooComplex {
+        /// The type where the walk started.
+        id: u32,
+        /// The step limit.
+        limit: u64,
+    },
     /// A type is not of the kind an operation needs.
     #[error("BTF type [{id}] is {kind}, expected {expected}")]
     UnexpectedKind {

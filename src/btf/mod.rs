@@ -47,3 +47,9 @@ pub use sanitize::{
 pub use table::{Btf, BtfBytes};
 pub use types::{ArrayInfo, EnumValue, Member, Param, Record, Records, Type, VarSecinfo};
 pub use writer::{BtfBuilder, EnumValueDef, MemberDef, ParamDef, TypeBody, TypeDef};
+#[cfg(test)]
+mod dump_c_tests;
+#[cfg(test)]
+mod ext_tests;
+#[cfg(test)]
+mod sanitize_tests;
