@@ -39,6 +39,7 @@ static GLOBAL: Counting = Counting;
 
 const STRUCTS: [&str; 4] = ["task_struct", "sk_buff", "file", "bpf_prog"];
 const TYPEDEFS: [&str; 2] = ["pid_t", "u64"];
+const FUNCS: [&str; 2] = ["bpf_map_lookup_elem", "do_sys_openat2"];
 
 fn oxbpf_lookups(data: &BtfBytes) -> Btf {
     let btf = Btf::parse_shared(data.clone()).expect("oxbpf parses vmlinux");
@@ -62,6 +63,26 @@ fn aya_lookups(data: &[u8]) -> aya_obj::btf::Btf {
     for n in TYPEDEFS {
         black_box(
             btf.id_by_type_name_kind(n, aya_obj::btf::BtfKind::Typedef)
+                .expect(n),
+        );
+    }
+    btf
+}
+
+/// Lookups of FUNCs (kfuncs, attach targets), which oxbpf indexes separately.
+fn oxbpf_func_lookups(data: &BtfBytes) -> Btf {
+    let btf = oxbpf_lookups(data);
+    for n in FUNCS {
+        black_box(btf.id_by_name_kind(n, BtfKind::Func).expect(n));
+    }
+    btf
+}
+
+fn aya_func_lookups(data: &[u8]) -> aya_obj::btf::Btf {
+    let btf = aya_lookups(data);
+    for n in FUNCS {
+        black_box(
+            btf.id_by_type_name_kind(n, aya_obj::btf::BtfKind::Func)
                 .expect(n),
         );
     }
@@ -95,11 +116,26 @@ fn bench(c: &mut Criterion) {
         aya_heap as f64 / ox_heap.max(1) as f64
     );
     drop((ox, aya));
+    let (ox_heap, ox) = heap_kept(|| oxbpf_func_lookups(&shared));
+    eprintln!(
+        "with the FUNC index too: oxbpf {} KiB (heap_size() says {} KiB)",
+        ox_heap / 1024,
+        ox.heap_size() / 1024
+    );
+    drop(ox);
 
     let mut g = c.benchmark_group("vmlinux_parse_and_lookup");
     g.sample_size(20);
     g.bench_function("oxbpf", |b| b.iter(|| black_box(oxbpf_lookups(&shared))));
     g.bench_function("aya-obj", |b| b.iter(|| black_box(aya_lookups(&raw))));
+    g.finish();
+
+    let mut g = c.benchmark_group("vmlinux_parse_and_lookup_with_funcs");
+    g.sample_size(20);
+    g.bench_function("oxbpf", |b| {
+        b.iter(|| black_box(oxbpf_func_lookups(&shared)))
+    });
+    g.bench_function("aya-obj", |b| b.iter(|| black_box(aya_func_lookups(&raw))));
     g.finish();
 }
 

@@ -165,27 +165,54 @@ fn hash_essential_at(strs: &[u8], start: usize) -> Option<u32> {
     }
 }
 
-/// The index of one layer.
+/// Which types an index holds: FUNCs (kfuncs, attach targets) or everything else (what
+/// CO-RE and map definitions look up). vmlinux has three FUNCs for every other named type,
+/// so keeping them apart makes the index CO-RE needs four times cheaper to build.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IndexPart {
+    /// FUNC types only.
+    Funcs,
+    /// Every kind but FUNC.
+    Types,
+}
+
+impl IndexPart {
+    fn of(kind: BtfKind) -> Self {
+        if kind == BtfKind::Func {
+            IndexPart::Funcs
+        } else {
+            IndexPart::Types
+        }
+    }
+}
+
+/// The index of one part of one layer: chains over `entries` (local type indices of the
+/// named types of that part), `heads[hash & mask]` and `next[j]` holding `j + 1` (0 ends a
+/// chain).
 pub(crate) struct NameIndex {
     mask: u32,
     heads: Vec<u32>,
     next: Vec<u32>,
+    entries: Vec<u32>,
 }
 
 impl NameIndex {
-    pub(crate) fn build(btf: &Btf) -> Self {
+    pub(crate) fn build(btf: &Btf, part: IndexPart) -> Self {
         let offsets = btf.local_offsets();
         let types = btf.local_type_bytes();
         let strs = btf.local_strings();
         let str_base = btf.strings_start();
         let endian = btf.endian();
-        let buckets = (offsets.len() / 2).max(8).next_power_of_two();
-        let mask = (buckets - 1) as u32;
-        let mut heads = vec![0u32; buckets];
-        let mut next = vec![0u32; offsets.len()];
-        // Insert from the last type so that each chain ends up in ascending id order.
-        for (i, &off) in offsets.iter().enumerate().rev() {
-            let name_off = read_u32_checked(types, off as usize, endian);
+        let func = BtfKind::Func as u32;
+        let mut entries = Vec::new();
+        let mut hashes = Vec::new();
+        for (i, &off) in offsets.iter().enumerate() {
+            let off = off as usize;
+            let is_func = (read_u32_checked(types, off + 4, endian) >> 24) & 0x1f == func;
+            if is_func != (part == IndexPart::Funcs) {
+                continue;
+            }
+            let name_off = read_u32_checked(types, off, endian);
             if name_off == 0 {
                 continue;
             }
@@ -197,16 +224,33 @@ impl NameIndex {
                     .filter(|n| !n.is_empty())
                     .map(|n| hash(&n[..essential_name_len(n)]))
             };
-            let Some(h) = h else { continue };
-            let b = (h & mask) as usize;
-            next[i] = heads[b];
-            heads[b] = i as u32 + 1;
+            if let Some(h) = h {
+                entries.push(i as u32);
+                hashes.push(h);
+            }
         }
-        NameIndex { mask, heads, next }
+        entries.shrink_to_fit();
+        let buckets = (entries.len() / 2).max(8).next_power_of_two();
+        let mask = (buckets - 1) as u32;
+        let mut heads = vec![0u32; buckets];
+        let mut next = vec![0u32; entries.len()];
+        // Insert from the last entry so that each chain ends up in ascending id order.
+        for (j, h) in hashes.iter().enumerate().rev() {
+            if let (Some(head), Some(n)) = (heads.get_mut((h & mask) as usize), next.get_mut(j)) {
+                *n = *head;
+                *head = j as u32 + 1;
+            }
+        }
+        NameIndex {
+            mask,
+            heads,
+            next,
+            entries,
+        }
     }
 
     pub(crate) fn heap_size(&self) -> usize {
-        (self.heads.capacity() + self.next.capacity()) * 4
+        (self.heads.capacity() + self.next.capacity() + self.entries.capacity()) * 4
     }
 
     /// Call `f` for each type of `btf`'s own layer whose essential name is `ess`, in id order,
@@ -219,8 +263,11 @@ impl NameIndex {
             .unwrap_or(0);
         let first = btf.first_id();
         while cur != 0 {
-            let i = cur - 1;
-            cur = self.next.get(i as usize).copied().unwrap_or(0);
+            let j = (cur - 1) as usize;
+            cur = self.next.get(j).copied().unwrap_or(0);
+            let Some(&i) = self.entries.get(j) else {
+                continue;
+            };
             let Ok(t) = btf.type_by_id(first + i) else {
                 continue;
             };
@@ -234,26 +281,38 @@ impl NameIndex {
 }
 
 impl Btf {
-    fn name_index(&self) -> &NameIndex {
-        self.index.get_or_init(|| NameIndex::build(self))
+    fn name_index(&self, part: IndexPart) -> &NameIndex {
+        let cell = match part {
+            IndexPart::Funcs => &self.func_index,
+            IndexPart::Types => &self.index,
+        };
+        cell.get_or_init(|| NameIndex::build(self, part))
     }
 
-    /// Build the name index now rather than on the first lookup (each layer builds its own).
+    /// Build the name indexes now rather than on the first lookups (each layer builds its
+    /// own; the FUNC part too).
     pub fn build_index(&self) {
         if let Some(base) = self.base() {
             base.build_index();
         }
-        self.name_index();
+        self.name_index(IndexPart::Types);
+        self.name_index(IndexPart::Funcs);
     }
 
-    /// Visit all types (base first) whose essential name is `ess` until `f` returns false.
-    fn visit_essential<'a>(&'a self, ess: &[u8], f: &mut dyn FnMut(Type<'a>) -> bool) -> bool {
+    /// Visit the types of one part (base first) whose essential name is `ess`, in id order,
+    /// until `f` returns false.
+    fn visit_essential<'a>(
+        &'a self,
+        ess: &[u8],
+        part: IndexPart,
+        f: &mut dyn FnMut(Type<'a>) -> bool,
+    ) -> bool {
         if let Some(base) = self.base() {
-            if !base.visit_essential(ess, f) {
+            if !base.visit_essential(ess, part, f) {
                 return false;
             }
         }
-        self.name_index().visit(self, ess, f)
+        self.name_index(part).visit(self, ess, f)
     }
 
     /// Ids of the types whose *essential* name equals the essential name of `name` and whose
@@ -266,7 +325,7 @@ impl Btf {
             return out;
         }
         let want_enum = kind.is_any_enum();
-        self.visit_essential(ess, &mut |t| {
+        self.visit_essential(ess, IndexPart::of(kind), &mut |t| {
             if t.kind() == kind || (want_enum && t.kind().is_any_enum()) {
                 out.push(t.id());
             }
@@ -281,12 +340,15 @@ impl Btf {
         if name.is_empty() {
             return out;
         }
-        self.visit_essential(essential_name(name).as_bytes(), &mut |t| {
-            if t.name_bytes().is_ok_and(|n| n == name.as_bytes()) {
-                out.push(t.id());
-            }
-            true
-        });
+        for part in [IndexPart::Types, IndexPart::Funcs] {
+            self.visit_essential(essential_name(name).as_bytes(), part, &mut |t| {
+                if t.name_bytes().is_ok_and(|n| n == name.as_bytes()) {
+                    out.push(t.id());
+                }
+                true
+            });
+        }
+        out.sort_unstable();
         out
     }
 
@@ -296,13 +358,17 @@ impl Btf {
         if name.is_empty() {
             return None;
         }
-        self.visit_essential(essential_name(name).as_bytes(), &mut |t| {
-            if t.kind() == kind && t.name_bytes().is_ok_and(|n| n == name.as_bytes()) {
-                found = Some(t.id());
-                return false;
-            }
-            true
-        });
+        self.visit_essential(
+            essential_name(name).as_bytes(),
+            IndexPart::of(kind),
+            &mut |t| {
+                if t.kind() == kind && t.name_bytes().is_ok_and(|n| n == name.as_bytes()) {
+                    found = Some(t.id());
+                    return false;
+                }
+                true
+            },
+        );
         found
     }
 

@@ -4,9 +4,8 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use super::error::BtfError;
-use super::header::{read_u32_checked, Endian, Header};
+use super::header::{Endian, Header};
 use super::index::NameIndex;
-use super::kind::BtfKind;
 use super::strings;
 use super::types::Type;
 
@@ -32,7 +31,10 @@ pub struct Btf {
     /// First string offset that belongs to this layer (0, or the base's string end).
     str_base: u32,
     base: Option<Arc<Btf>>,
+    /// Name index of every kind but FUNC.
     pub(crate) index: OnceLock<NameIndex>,
+    /// Name index of FUNCs.
+    pub(crate) func_index: OnceLock<NameIndex>,
 }
 
 impl fmt::Debug for Btf {
@@ -91,6 +93,7 @@ impl Btf {
             str_base,
             base,
             index: OnceLock::new(),
+            func_index: OnceLock::new(),
         })
     }
 
@@ -236,54 +239,111 @@ impl Btf {
     /// Heap bytes this value keeps beyond the raw data (offsets and name index), for
     /// accounting; the base is not counted.
     pub fn heap_size(&self) -> usize {
-        self.offsets.capacity() * 4 + self.index.get().map_or(0, NameIndex::heap_size)
+        self.offsets.capacity() * 4
+            + self.index.get().map_or(0, NameIndex::heap_size)
+            + self.func_index.get().map_or(0, NameIndex::heap_size)
     }
 }
+
+/// Record length by raw kind: fixed bytes (0 for kinds that do not exist) and bytes per
+/// vlen entry; the table form of [`BtfKind::extra_len`] (checked against it in a test), so
+/// the scan of ~127k vmlinux records does not branch per kind.
+const RECORD_SHAPE: [(u8, u8); 32] = {
+    let mut t = [(0u8, 0u8); 32];
+    let mut k = 1;
+    while k < 20 {
+        t[k] = match k {
+            1 | 14 | 17 => (16, 0),      // INT, VAR, DECL_TAG
+            3 => (24, 0),                // ARRAY
+            4 | 5 | 15 | 19 => (12, 12), // STRUCT, UNION, DATASEC, ENUM64
+            6 | 13 => (12, 8),           // ENUM, FUNC_PROTO
+            _ => (12, 0),                // the rest: no extra data
+        };
+        k += 1;
+    }
+    t
+};
 
 /// Walk the type section once, checking each record fits and its kind is known, and return
 /// the offset of each record.
 fn scan_types(types: &[u8], endian: Endian, first_id: u32) -> Result<Vec<u32>, BtfError> {
-    // vmlinux averages ~43 bytes a record; guess low and let the Vec grow once.
-    let mut offsets = Vec::with_capacity(types.len() / 40 + 1);
+    match endian {
+        Endian::Little => scan::<false>(types, first_id),
+        Endian::Big => scan::<true>(types, first_id),
+    }
+}
+
+fn scan<const BIG: bool>(types: &[u8], first_id: u32) -> Result<Vec<u32>, BtfError> {
+    // vmlinux averages ~28 bytes a record; guess a little high, then give back the rest.
+    let mut offsets = Vec::with_capacity(types.len() / 24 + 1);
     let mut off = 0usize;
     while off < types.len() {
         let id = (offsets.len() as u32).saturating_add(first_id);
         let left = types.len() - off;
-        if left < TYPE_RECORD_LEN {
-            return Err(BtfError::TruncatedType {
-                id,
-                offset: off,
-                need: TYPE_RECORD_LEN,
-                left,
-            });
-        }
-        let info = read_u32_checked(types, off + 4, endian);
-        let raw_kind = (info >> 24) & 0x1f;
-        let kind = match BtfKind::from_raw(raw_kind) {
-            Some(BtfKind::Void) | None => {
-                return Err(BtfError::UnknownKind {
-                    id,
-                    offset: off,
-                    kind: raw_kind,
-                })
-            }
-            Some(k) => k,
+        let Some(&[_, _, _, _, a, b, c, d]) = types.get(off..off + 8) else {
+            return Err(truncated(id, off, TYPE_RECORD_LEN, left));
         };
-        let need = TYPE_RECORD_LEN + kind.extra_len((info & 0xffff) as u16);
-        if left < need {
-            return Err(BtfError::TruncatedType {
-                id,
-                offset: off,
-                need,
-                left,
-            });
-        }
-        if id == u32::MAX {
-            return Err(BtfError::TypeIdOutOfRange { id, last: id - 1 });
+        let info = if BIG {
+            u32::from_be_bytes([a, b, c, d])
+        } else {
+            u32::from_le_bytes([a, b, c, d])
+        };
+        let raw_kind = (info >> 24) & 0x1f;
+        let (fixed, per_entry) = RECORD_SHAPE[raw_kind as usize];
+        let need = usize::from(fixed) + usize::from(per_entry) * (info & 0xffff) as usize;
+        if fixed == 0 || left < need || id == u32::MAX {
+            return Err(scan_error(id, off, raw_kind, need, left));
         }
         offsets.push(off as u32);
         off += need;
     }
     offsets.shrink_to_fit();
     Ok(offsets)
+}
+
+fn truncated(id: u32, offset: usize, need: usize, left: usize) -> BtfError {
+    BtfError::TruncatedType {
+        id,
+        offset,
+        need,
+        left,
+    }
+}
+
+#[cold]
+fn scan_error(id: u32, offset: usize, raw_kind: u32, need: usize, left: usize) -> BtfError {
+    if RECORD_SHAPE[raw_kind as usize].0 == 0 {
+        BtfError::UnknownKind {
+            id,
+            offset,
+            kind: raw_kind,
+        }
+    } else if left < need {
+        truncated(id, offset, need.max(TYPE_RECORD_LEN), left)
+    } else {
+        BtfError::TypeIdOutOfRange { id, last: id - 1 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::kind::BtfKind;
+    use super::*;
+
+    #[test]
+    fn record_shape_matches_kinds() {
+        for raw in 0..32u32 {
+            let (fixed, per) = RECORD_SHAPE[raw as usize];
+            match BtfKind::from_raw(raw) {
+                Some(BtfKind::Void) | None => assert_eq!(fixed, 0, "{raw}"),
+                Some(k) => {
+                    for vlen in [0u16, 1, 7] {
+                        let want = TYPE_RECORD_LEN + k.extra_len(vlen);
+                        let got = usize::from(fixed) + usize::from(per) * usize::from(vlen);
+                        assert_eq!(got, want, "{k}");
+                    }
+                }
+            }
+        }
+    }
 }
