@@ -252,3 +252,47 @@ fn cilium_module_btf_is_split_on_its_vmlinux() {
     let be = Btf::parse_split(to_big_endian(m.raw_bytes()), base.clone()).unwrap();
     assert_eq!(be.last_id(), m.last_id());
 }
+
+#[test]
+fn mutated_real_object_btf_never_panics() {
+    let path = format!("{CILIUM}/btf/testdata/relocs-el.elf");
+    let Ok(obj) = std::fs::read(&path) else {
+        eprintln!("skipping: {path} is missing");
+        return;
+    };
+    let file = object::File::parse(&*obj).unwrap();
+    let btf = file
+        .section_by_name(".BTF")
+        .unwrap()
+        .data()
+        .unwrap()
+        .to_vec();
+    let ext = file
+        .section_by_name(".BTF.ext")
+        .unwrap()
+        .data()
+        .unwrap()
+        .to_vec();
+    let mut state = 0x1234_5678_9abc_def1u64;
+    let mut rand = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..600 {
+        let mut v = if round % 2 == 0 {
+            btf.clone()
+        } else {
+            to_big_endian(&btf)
+        };
+        for _ in 0..1 + rand() % 3 {
+            let pos = rand() as usize % v.len();
+            v[pos] = rand() as u8;
+        }
+        if let Ok(b) = Btf::parse(v) {
+            super::tests::touch_everything(&b);
+            let _ = BtfExt::parse(&ext, &b);
+        }
+    }
+}

@@ -24,6 +24,7 @@ mod header;
 mod index;
 mod kind;
 mod lookup;
+mod padding;
 mod sanitize;
 mod strings;
 mod table;
@@ -53,3 +54,5 @@ mod dump_c_tests;
 mod ext_tests;
 #[cfg(test)]
 mod sanitize_tests;
+#[cfg(test)]
+mod vmlinux_tests;
