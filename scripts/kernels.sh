@@ -88,11 +88,10 @@ if [ $vm = 1 ]; then
     out=$VM_OUT/kernels
     rm -rf "$out"
     mkdir -p "$out"
-    set +e
+    vm_rc=0
     "$VM_DIR/run.sh" --timeout "$vm_limit" -- \
-        sh "$VM_DIR/run-tests.sh" "$list" "$out" $((limit * 4)) "$@" 2>&1 | sed -u 's/^/  /'
-    vm_rc=${PIPESTATUS[0]}
-    set -e
+        sh "$VM_DIR/run-tests.sh" "$list" "$out" $((limit * 4)) "$@" 2>&1 |
+        sed -u 's/^/  /' || vm_rc=$?
     rm -rf target/kernels/linux-6.1
     cp -r "$out" target/kernels/linux-6.1
     results target/kernels/linux-6.1 >target/kernels/linux-6.1.results

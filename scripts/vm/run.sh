@@ -65,8 +65,21 @@ for d in "${rw_dirs[@]}"; do
     shares+="rw$i $d"$'\n'
     i=$((i + 1))
 done
+# Host paths under the directories the guest covers with tmpfs (/tmp...) that must stay visible:
+# the working directory, the repo, the shares, the kernel, absolute paths among the arguments.
+keep=
+for p in "$PWD" "$REPO" "$KDIR" "${rw_dirs[@]}" "$@"; do
+    for covered in /tmp /var/tmp /run /dev/shm /boot; do
+        case "$p" in "$covered"/?*) ;; *) continue ;; esac
+        top=${p#"$covered"/}
+        top=$covered/${top%%/*}
+        [ -e "$top" ] || continue
+        case $'\n'"$keep" in *$'\n'"$top"$'\n'*) ;; *) keep+="$top"$'\n' ;; esac
+    done
+done
 {
     printf 'KDIR=%s\n' "$(vm_quote "$KDIR")"
+    printf 'KEEP=%s\n' "$(vm_quote "$keep")"
     printf 'SHARES=%s\n' "$(vm_quote "$shares")"
     printf 'DMESG=%s\n' "$dmesg"
 } >"$work/stage/run/config"
@@ -89,15 +102,17 @@ cat "$INITRD_BASE" "$work/run.cpio" >"$work/initrd"
 
 # The serial console is the only channel back: markers frame CMD's output and carry its status;
 # \r comes from the guest tty's newline translation.
-set +e
-timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+{
+    qemu_rc=0
+    timeout -k 5 "$timeout_s" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -smp "${OXBPF_VM_SMP:-2}" -m "${OXBPF_VM_MEM:-1G}" \
     -nodefaults -no-user-config -display none -no-reboot \
     -chardev stdio,id=con,signal=off -serial chardev:con \
     -kernel "$VMLINUZ" -initrd "$work/initrd" \
     -append "console=ttyS0 quiet loglevel=0 panic=-1" \
-    "${virtfs[@]}" </dev/null 2>"$work/qemu.err" |
-    tee "$work/console" |
+    "${virtfs[@]}" </dev/null 2>"$work/qemu.err" || qemu_rc=$?
+    echo "$qemu_rc" >"$work/qemu.rc"
+} | tee "$work/console" |
     awk '
         function out(line) { print line; fflush() }
         { sub(/\r$/, "") }
@@ -119,18 +134,17 @@ timeout -k 5 "$timeout_s" qemu-system-x86_64 \
         dmesg { print "dmesg: " $0 > "/dev/stderr"; fflush("/dev/stderr"); next }
         { if (holding) out(held); held = $0; holding = 1 }
     '
-statuses=("${PIPESTATUS[@]}")
-set -e
+qemu_rc=$(cat "$work/qemu.rc")
 
 rc=$(sed -n 's/.*@@OXBPF-VM:EXIT=\([0-9]*\)@@.*/\1/p' "$work/console" | tr -d '\r' | tail -n1)
 if [ -n "$rc" ]; then
     exit "$rc"
 fi
-if [ "${statuses[0]}" = 124 ] || [ "${statuses[0]}" = 137 ]; then
+if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
     vm_log "guest timed out after ${timeout_s}s; last console lines:"
     tail -n 20 "$work/console" | tr -d '\r' >&2
     exit 124
 fi
-vm_log "the guest stopped without reporting a status (qemu exit ${statuses[0]}); last lines:"
+vm_log "the guest stopped without reporting a status (qemu exit $qemu_rc); last lines:"
 tail -n 20 "$work/console" "$work/qemu.err" | tr -d '\r' >&2
 exit 125
