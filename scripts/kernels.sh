@@ -60,12 +60,14 @@ cut -f1 "$list" | sed 's/^/  /'
 results() {
     local dir=$1 name rc
     while IFS=$'\t' read -r name _ _; do
-        rc=$(cat "$dir/$name.rc" 2>/dev/null || echo missing)
-        sed -nE 's/^test (.+) \.\.\. (ok|FAILED|ignored).*$/\2\t'"$name"'::\1/p' "$dir/$name.log" \
-            2>/dev/null
+        rc=$(cat "$dir/$name.rc" 2>/dev/null || echo "no status")
+        if [ -f "$dir/$name.log" ]; then
+            sed -nE 's/^test (.+) \.\.\. (ok|FAILED|ignored).*$/\2\t'"$name"'::\1/p' "$dir/$name.log"
+        fi
         if [ "$rc" != 0 ] && ! grep -qE '^test .* \.\.\. FAILED' "$dir/$name.log" 2>/dev/null; then
             case "$rc" in
             124 | 137) printf 'CRASHED\t%s (timed out)\n' "$name" ;;
+            "no status") printf 'CRASHED\t%s (did not finish)\n' "$name" ;;
             *) printf 'CRASHED\t%s (exit %s)\n' "$name" "$rc" ;;
             esac
         fi
