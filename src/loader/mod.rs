@@ -8,3 +8,4 @@
 pub mod kallsyms;
 pub mod kconfig;
 pub mod kernel_btf;
+pub mod verifier_log;
