@@ -19,6 +19,7 @@
 //! # Ok::<(), oxbpf::object::ObjectError>(())
 //! ```
 
+mod btf_maps;
 mod data;
 mod elf;
 mod error;
@@ -29,7 +30,13 @@ mod relocs;
 pub mod section;
 
 #[cfg(test)]
-mod tests;
+mod fixture_data_tests;
+#[cfg(test)]
+mod fixture_progs_tests;
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
+mod section_tests;
 
 use std::path::Path;
 
