@@ -384,7 +384,7 @@ fn relocating_against_the_own_btf_changes_nothing() {
         "layout.clang19.o",
         "layout.TARGET.clang19.o",
     ] {
-        let f = Fixture::open(&name);
+        let f = Fixture::open(name);
         for (section, insns, ds) in f.relocate(Targets::custom("self", f.btf.clone())) {
             let orig = f.insns(&section);
             for d in &ds {
