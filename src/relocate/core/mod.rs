@@ -1,0 +1,51 @@
+//! CO-RE ("compile once, run everywhere") relocation, exactly as libbpf defines it.
+//!
+//! Clang records in `.BTF.ext` every instruction whose value depends on a kernel type's
+//! layout: `{insn_off, local root type, access string "0:1:2", kind}`. For each record,
+//! [`CoreRelocator`]:
+//!
+//! 1. parses the access string against the object's BTF into a spec (`spec`);
+//! 2. finds candidate target types of the same kind and *essential* name (`___flavour`
+//!    stripped) through the BTF name index — vmlinux first, then module BTFs, or a custom
+//!    target instead ([`Targets`]) — cached per local type and pruned as libbpf does;
+//! 3. matches the spec against each candidate (`field`, `types_compat`, `types_match`,
+//!    enumerators by name), computes the local and target values (`calc`), and demands that
+//!    all matching candidates agree;
+//! 4. patches the instruction (`patch`): ALU `imm`, load/store `off` (and width), `ld_imm64`
+//!    — or poisons it (`call 0xbad2310`) when nothing matched, so guarded code still loads;
+//! 5. records a [`CoreDecision`] for tools; [`annotate_verifier_log`] turns the verifier's
+//!    complaint about a reachable poisoned instruction into a sentence about the relocation.
+//!
+//! Pure: no syscalls. Module BTFs come in through [`Targets::with_module_loader`].
+
+mod calc;
+mod candidates;
+mod decision;
+mod error;
+mod explain;
+mod field;
+mod layout;
+mod patch;
+mod relocator;
+mod spec;
+mod types_compat;
+mod types_match;
+
+#[cfg(test)]
+mod test_btf;
+#[cfg(test)]
+mod tests_fields;
+#[cfg(test)]
+mod tests_kinds;
+#[cfg(test)]
+mod tests_match;
+
+pub use candidates::{ModuleLoader, TargetBtf, Targets};
+pub use decision::{
+    CandidateMiss, CoreDecision, LocalSide, MissReason, Outcome, Patch, PatchedField, PoisonCause,
+    TargetSide, Unresolved,
+};
+pub use error::{CoreError, CoreProblem};
+pub use explain::{annotate_verifier_log, describe_poisoned, explain_poisoned, poisoned_in_log};
+pub use relocator::CoreRelocator;
+pub use spec::MAX_SPEC_LEN;
