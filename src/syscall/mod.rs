@@ -114,7 +114,7 @@ pub use perf::{
     PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
 };
 pub use pod::{slice_as_bytes, slice_as_bytes_mut};
-pub use process::pidfd_open;
+pub use process::{pidfd_open, PIDFD_THREAD};
 pub use prog::{
     prog_bind_map, prog_load, prog_test_run, ExtInfo, ProgBindMapAttr, ProgLoad, ProgLoadAttr,
     TestRun, TestRunAttr, TestRunOutput, PROG_LOAD_ATTEMPTS,
