@@ -17,6 +17,8 @@ pub enum Call {
     Bpf(Command),
     /// `perf_event_open(2)`.
     PerfEventOpen,
+    /// `pidfd_open(2)` (task storage maps are keyed by pidfd).
+    PidfdOpen,
     /// An `ioctl(2)`, by its request name (`PERF_EVENT_IOC_SET_BPF`).
     Ioctl(&'static str),
     /// `mmap(2)` of a BPF map or a file.
@@ -32,6 +34,7 @@ impl fmt::Display for Call {
         match self {
             Call::Bpf(cmd) => write!(f, "{cmd}"),
             Call::PerfEventOpen => f.write_str("perf_event_open"),
+            Call::PidfdOpen => f.write_str("pidfd_open"),
             Call::Ioctl(name) => write!(f, "ioctl({name})"),
             Call::Mmap => f.write_str("mmap"),
             Call::Read(path) => write!(f, "reading {path}"),
