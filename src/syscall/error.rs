@@ -180,7 +180,14 @@ impl SyscallError {
     /// A failed `bpf(2)` call, with the attribute bytes sent so that a too-new non-zero field
     /// can be named.
     pub(crate) fn bpf(command: Command, errno: Errno, attr: &[u8], fields: &[Field]) -> Self {
-        let mut err = SyscallError::new(Call::Bpf(command), errno);
+        SyscallError::bpf_code(command, errno as i32, attr, fields)
+    }
+
+    /// [`SyscallError::bpf`] from the raw errno value, which keeps codes nix does not know
+    /// (the kernel-internal `ENOTSUPP`).
+    pub(crate) fn bpf_code(command: Command, code: i32, attr: &[u8], fields: &[Field]) -> Self {
+        let mut err = SyscallError::from_code(Call::Bpf(command), code);
+        let errno = err.errno;
         if matches!(errno, Errno::E2BIG | Errno::EINVAL) {
             if let Some(f) = newest_nonzero_field(attr, fields) {
                 let running = KernelVersion::running();
@@ -316,6 +323,9 @@ mod tests {
             other => panic!("unexpected hint {other:?}"),
         }
         assert!(e.to_string().contains("`brand_new` of BPF_MAP_CREATE"));
+        let e524 = SyscallError::bpf_code(Command::MAP_CREATE, ENOTSUPP, &[], &[]);
+        assert_eq!(e524.code, ENOTSUPP);
+        assert!(e524.is_not_supported());
         let io: std::io::Error = e.into();
         assert_eq!(io.raw_os_error(), None);
         assert!(io.to_string().contains("E2BIG"));
