@@ -65,10 +65,12 @@ pub const SYSCALL_WRAPPER_PREFIX: Option<&str> = if cfg!(target_arch = "x86_64")
 /// Whether syscalls are entered through wrappers (`__x64_sys_bpf` exists).
 ///
 /// libbpf asks by creating a kprobe on `__<arch>_sys_bpf`, which needs `CONFIG_KPROBES`;
-/// but the wrapper exists or not regardless of kprobes. So this reads the symbol table:
-/// `/proc/kallsyms` lists every function name (addresses may be hidden by `kptr_restrict`,
-/// names never are), then tracefs's `available_filter_functions`. A kernel with neither
-/// leaves the question inconclusive.
+/// but the wrapper exists or not regardless of kprobes (this host has none). So this reads
+/// the symbol table first: `/proc/kallsyms` lists every function name (addresses may be
+/// hidden by `kptr_restrict`, names never are), then tracefs's
+/// `available_filter_functions`; only a kernel with neither is asked libbpf's way, with a
+/// kprobe perf event on the wrapper (opened and closed, no program attached). Without
+/// kallsyms, tracefs and kprobes the question is inconclusive.
 pub(crate) fn syscall_wrapper() -> Result<bool, ProbeError> {
     let Some(prefix) = SYSCALL_WRAPPER_PREFIX else {
         return Ok(false);
@@ -87,10 +89,27 @@ pub(crate) fn syscall_wrapper() -> Result<bool, ProbeError> {
                 .any(|l| l.split_whitespace().next() == Some(wrapped.as_str())));
         }
     }
+    if let Some(found) = kprobe_exists(&wrapped) {
+        return Ok(found);
+    }
     Err(ProbeError::Inconclusive {
         probe: "syscall_wrapper".into(),
-        reason: "neither /proc/kallsyms nor available_filter_functions is readable".into(),
+        reason: "no /proc/kallsyms, no available_filter_functions and no kprobe PMU".into(),
     })
+}
+
+/// Whether a kprobe on `func` can be created through the kprobe PMU; `None` without one.
+fn kprobe_exists(func: &str) -> Option<bool> {
+    use crate::syscall::{perf_event_open_probe, PerfEventAttr};
+    let pmu: u32 = std::fs::read_to_string("/sys/bus/event_source/devices/kprobe/type")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let name = std::ffi::CString::new(func).ok()?;
+    let attr = PerfEventAttr::new(pmu, 0);
+    // The fd (if any) is dropped at once: the kprobe goes away with it.
+    Some(perf_event_open_probe(&attr, Some(&name), 0, -1, 0).is_ok())
 }
 
 /// Whether `/proc/kallsyms` lists function `name`; `None` if it cannot be read or is empty
@@ -100,12 +119,16 @@ fn kallsyms_has(name: &str) -> Option<bool> {
     if text.is_empty() {
         return None;
     }
-    // Lines are `address type name [module]`.
-    Some(text.lines().any(|l| {
+    Some(kallsyms_lists(&text, name))
+}
+
+/// Whether `kallsyms` text (lines `address type name [module]`) has function `name`.
+fn kallsyms_lists(text: &str, name: &str) -> bool {
+    text.lines().any(|l| {
         let mut f = l.split_ascii_whitespace();
         matches!((f.next(), f.next(), f.next()), (Some(_), Some(t), Some(n))
             if n == name && matches!(t, "T" | "t"))
-    }))
+    })
 }
 
 /// The BPF settings of `/proc/sys`; each is `None` when the file is absent or unreadable.
@@ -223,6 +246,17 @@ mod tests {
     fn version_code_is_plausible() {
         let code = version_code();
         assert!(code >> 16 >= 3, "{code:#x}");
+    }
+
+    #[test]
+    fn kallsyms_lines() {
+        let text = "0000000000000000 T __x64_sys_bpf\n\
+                    0000000000000000 t __x64_sys_bpf_helper\n\
+                    ffffffffc0000000 T foo\t[mod]\n";
+        assert!(kallsyms_lists(text, "__x64_sys_bpf"));
+        assert!(kallsyms_lists(text, "foo"));
+        assert!(!kallsyms_lists(text, "__x64_sys"));
+        assert!(!kallsyms_lists("0 D __x64_sys_bpf\n", "__x64_sys_bpf"));
     }
 
     #[test]

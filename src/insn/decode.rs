@@ -419,6 +419,240 @@ impl Instruction {
     }
 }
 
+impl Width {
+    const fn alu_class(self) -> u8 {
+        match self {
+            Width::W32 => class::ALU,
+            Width::W64 => class::ALU64,
+        }
+    }
+
+    const fn jmp_class(self) -> u8 {
+        match self {
+            Width::W32 => class::JMP32,
+            Width::W64 => class::JMP,
+        }
+    }
+}
+
+impl Operand {
+    /// The source bit, `src_reg` and `imm` this operand encodes to.
+    const fn parts(self) -> (u8, u8, i32) {
+        match self {
+            Operand::Reg(r) => (source::X, r, 0),
+            Operand::Imm(i) => (source::K, 0, i),
+        }
+    }
+}
+
+impl AluOp {
+    /// The operation bits and the `off` marking the signed variants.
+    const fn parts(self) -> (u8, i16) {
+        match self {
+            AluOp::Add => (alu::ADD, 0),
+            AluOp::Sub => (alu::SUB, 0),
+            AluOp::Mul => (alu::MUL, 0),
+            AluOp::Div => (alu::DIV, 0),
+            AluOp::SDiv => (alu::DIV, 1),
+            AluOp::Or => (alu::OR, 0),
+            AluOp::And => (alu::AND, 0),
+            AluOp::Lsh => (alu::LSH, 0),
+            AluOp::Rsh => (alu::RSH, 0),
+            AluOp::Mod => (alu::MOD, 0),
+            AluOp::SMod => (alu::MOD, 1),
+            AluOp::Xor => (alu::XOR, 0),
+            AluOp::Arsh => (alu::ARSH, 0),
+        }
+    }
+}
+
+impl JmpCond {
+    const fn op(self) -> u8 {
+        match self {
+            JmpCond::Eq => jmp::JEQ,
+            JmpCond::Gt => jmp::JGT,
+            JmpCond::Ge => jmp::JGE,
+            JmpCond::Set => jmp::JSET,
+            JmpCond::Ne => jmp::JNE,
+            JmpCond::Sgt => jmp::JSGT,
+            JmpCond::Sge => jmp::JSGE,
+            JmpCond::Lt => jmp::JLT,
+            JmpCond::Le => jmp::JLE,
+            JmpCond::Slt => jmp::JSLT,
+            JmpCond::Sle => jmp::JSLE,
+        }
+    }
+}
+
+impl AtomicOp {
+    const fn imm(self) -> i32 {
+        const fn fetch(f: bool) -> i32 {
+            if f {
+                atomic::FETCH
+            } else {
+                0
+            }
+        }
+        match self {
+            AtomicOp::Add { fetch: f } => atomic::ADD | fetch(f),
+            AtomicOp::Or { fetch: f } => atomic::OR | fetch(f),
+            AtomicOp::And { fetch: f } => atomic::AND | fetch(f),
+            AtomicOp::Xor { fetch: f } => atomic::XOR | fetch(f),
+            AtomicOp::Xchg => atomic::XCHG,
+            AtomicOp::Cmpxchg => atomic::CMPXCHG,
+            AtomicOp::LoadAcquire => atomic::LOAD_ACQ,
+            AtomicOp::StoreRelease => atomic::STORE_REL,
+        }
+    }
+}
+
+impl LdImm64 {
+    /// `src_reg` and both immediates.
+    const fn parts(self) -> (u8, i32, i32) {
+        match self {
+            LdImm64::Const(v) => (0, v as u32 as i32, (v >> 32) as u32 as i32),
+            LdImm64::MapFd(fd) => (pseudo::MAP_FD, fd, 0),
+            LdImm64::MapValue { fd, offset } => (pseudo::MAP_VALUE, fd, offset as i32),
+            LdImm64::BtfId { btf_id, module } => (pseudo::BTF_ID, btf_id, module),
+            LdImm64::Func(rel) => (pseudo::FUNC, rel, 0),
+            LdImm64::MapIdx(i) => (pseudo::MAP_IDX, i, 0),
+            LdImm64::MapIdxValue { index, offset } => (pseudo::MAP_IDX_VALUE, index, offset as i32),
+        }
+    }
+}
+
+impl Instruction {
+    /// Encodes the instruction (two slots for `ld_imm64`): `decode` of the result gives it
+    /// back.
+    pub fn encode(&self) -> Vec<Insn> {
+        let one = |code, dst, src, off, imm| vec![Insn::new(code, dst, src, off, imm)];
+        match *self {
+            Instruction::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
+                let (bits, off) = op.parts();
+                let (x, s, imm) = src.parts();
+                one(width.alu_class() | bits | x, dst, s, off, imm)
+            }
+            Instruction::Neg { width, dst } => one(width.alu_class() | alu::NEG, dst, 0, 0, 0),
+            Instruction::Mov { width, dst, src } => {
+                let (x, s, imm) = src.parts();
+                one(width.alu_class() | alu::MOV | x, dst, s, 0, imm)
+            }
+            Instruction::MovSx {
+                width,
+                dst,
+                src,
+                bits,
+            } => one(
+                width.alu_class() | alu::MOV | source::X,
+                dst,
+                src,
+                bits as i16,
+                0,
+            ),
+            Instruction::AddrSpaceCast {
+                dst,
+                src,
+                dst_as,
+                src_as,
+            } => one(
+                class::ALU64 | alu::MOV | source::X,
+                dst,
+                src,
+                ADDR_SPACE_CAST_OFF,
+                ((dst_as as u32) << 16 | src_as as u32) as i32,
+            ),
+            Instruction::Endian { big, dst, bits } => {
+                let order = if big { source::TO_BE } else { source::TO_LE };
+                one(class::ALU | alu::END | order, dst, 0, 0, bits as i32)
+            }
+            Instruction::Bswap { dst, bits } => {
+                one(class::ALU64 | alu::END, dst, 0, 0, bits as i32)
+            }
+            Instruction::Jump {
+                width,
+                cond,
+                dst,
+                src,
+                off,
+            } => {
+                let (x, s, imm) = src.parts();
+                one(width.jmp_class() | cond.op() | x, dst, s, off, imm)
+            }
+            Instruction::Goto { off, long: true } => one(class::JMP32 | jmp::JA, 0, 0, 0, off),
+            Instruction::Goto { off, long: false } => {
+                one(class::JMP | jmp::JA, 0, 0, off as i16, 0)
+            }
+            Instruction::GotoX { dst } => one(class::JMP | jmp::JA | source::X, dst, 0, 0, 0),
+            Instruction::MayGoto { off } => one(class::JMP | jmp::JCOND, 0, MAY_GOTO, off, 0),
+            Instruction::Call(CallTarget::Helper(id)) => one(class::JMP | jmp::CALL, 0, 0, 0, id),
+            Instruction::Call(CallTarget::Local(rel)) => {
+                one(class::JMP | jmp::CALL, 0, pseudo::CALL, 0, rel)
+            }
+            Instruction::Call(CallTarget::Kfunc { btf_id, module }) => one(
+                class::JMP | jmp::CALL,
+                0,
+                pseudo::KFUNC_CALL,
+                module,
+                btf_id,
+            ),
+            Instruction::Exit => one(class::JMP | jmp::EXIT, 0, 0, 0, 0),
+            Instruction::LdImm64 { dst, value } => {
+                let (src, lo, hi) = value.parts();
+                vec![
+                    Insn::new(class::LD | mode::IMM | size::DW, dst, src, 0, lo),
+                    Insn::new(0, 0, 0, 0, hi),
+                ]
+            }
+            Instruction::LdAbs { size: sz, imm } => {
+                one(class::LD | mode::ABS | sz.bits(), 0, 0, 0, imm)
+            }
+            Instruction::LdInd { size: sz, src, imm } => {
+                one(class::LD | mode::IND | sz.bits(), 0, src, 0, imm)
+            }
+            Instruction::Load {
+                size: sz,
+                signed,
+                dst,
+                src,
+                off,
+            } => {
+                let m = if signed { mode::MEMSX } else { mode::MEM };
+                one(class::LDX | m | sz.bits(), dst, src, off, 0)
+            }
+            Instruction::Store {
+                size: sz,
+                dst,
+                off,
+                src: Operand::Reg(src),
+            } => one(class::STX | mode::MEM | sz.bits(), dst, src, off, 0),
+            Instruction::Store {
+                size: sz,
+                dst,
+                off,
+                src: Operand::Imm(imm),
+            } => one(class::ST | mode::MEM | sz.bits(), dst, 0, off, imm),
+            Instruction::Atomic {
+                size: sz,
+                op,
+                dst,
+                src,
+                off,
+            } => one(
+                class::STX | mode::ATOMIC | sz.bits(),
+                dst,
+                src,
+                off,
+                op.imm(),
+            ),
+        }
+    }
+}
+
 /// One decoded instruction and where it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Decoded {

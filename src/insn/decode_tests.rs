@@ -485,6 +485,36 @@ fn atomics() {
 }
 
 #[test]
+fn every_valid_encoding_round_trips() {
+    let mut valid = 0;
+    for code in 0..=255u8 {
+        for regs in [0x00u8, 0x12, 0x21, 0xa0, 0x01] {
+            for off in [0i16, 1, -1, 8, 16, 32, 7] {
+                for imm in [0i32, 1, 16, 32, 64, -3, 0x110, 0xe1, 1 << 16] {
+                    for hi in [0, 9] {
+                        let insns = [
+                            Insn {
+                                code,
+                                regs,
+                                off,
+                                imm,
+                            },
+                            Insn::new(0, 0, 0, 0, hi),
+                        ];
+                        if let Ok(i) = decode_at(&insns, 0) {
+                            valid += 1;
+                            let back = i.encode();
+                            assert_eq!(back[..], insns[..i.slots()], "{i:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(valid > 5000, "{valid}");
+}
+
+#[test]
 fn every_opcode_byte_decodes_or_errs_without_panicking() {
     for code in 0..=255u8 {
         for (regs, off, imm) in [(0u8, 0i16, 0i32), (0x21, 1, 16), (0xff, -1, -1)] {

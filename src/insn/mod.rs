@@ -3,10 +3,10 @@
 //! Pure: never makes a syscall.
 //!
 //! - [`Insn`] is `struct bpf_insn`, 8 bytes; an `ld_imm64` is two of them.
-//! - [`opcode`] names the opcode fields; [`reg`](opcode::reg) the registers.
-//! - [`decode`] says which instruction an encoding is ([`decode::Instruction`]) and rejects
+//! - [`opcode`] names the opcode fields; [`reg`] the registers.
+//! - [`decode`](mod@decode) says which instruction an encoding is ([`decode::Instruction`]) and rejects
 //!   what the kernel would refuse, naming the instruction index.
-//! - [`disasm`] prints instructions in the kernel verifier's syntax; [`helpers`] names helper
+//! - [`disasm`](mod@disasm) prints instructions in the kernel verifier's syntax; [`helpers`] names helper
 //!   ids.
 //! - [`asm`] builds instructions by hand (tests and feature probes use it):
 //!
