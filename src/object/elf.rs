@@ -410,9 +410,11 @@ pub(super) fn parse(data: &[u8], name: &str) -> Result<Object, ObjectError> {
         &data_sections,
         &ext.by_symbol,
     )?;
+    let datasec_layout = datasec_layout(&elf);
     Ok(Object {
         name: name.to_string(),
         byte_order: elf.order,
+        datasec_layout,
         license,
         kern_version,
         btf,
@@ -426,6 +428,30 @@ pub(super) fn parse(data: &[u8], name: &str) -> Result<Object, ObjectError> {
         arena_data,
         jump_tables,
     })
+}
+
+/// What libbpf's DATASEC fix-up reads from the ELF: every section's size, and the global
+/// (or weak) `STT_OBJECT` symbols by name (the first of a name wins).
+fn datasec_layout(elf: &ElfFile<'_>) -> crate::btf::DatasecLayout {
+    let mut layout = crate::btf::DatasecLayout::default();
+    for s in &elf.sections {
+        layout
+            .section_sizes
+            .entry(s.name.to_string())
+            .or_insert(u32::try_from(s.size).unwrap_or(u32::MAX));
+    }
+    for sym in &elf.symbols {
+        if sym.typ == STT_OBJECT && sym.is_global() && !sym.name.is_empty() {
+            layout
+                .symbols
+                .entry(sym.name.to_string())
+                .or_insert(crate::btf::VarSymbol {
+                    offset: u32::try_from(sym.value).unwrap_or(u32::MAX),
+                    hidden: sym.hidden,
+                });
+        }
+    }
+    layout
 }
 
 /// The bytes of a data section: its contents, or zeros for NOBITS.

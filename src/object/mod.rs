@@ -56,6 +56,7 @@ use crate::insn::ByteOrder;
 pub struct Object {
     pub(crate) name: String,
     pub(crate) byte_order: ByteOrder,
+    pub(crate) datasec_layout: crate::btf::DatasecLayout,
     pub(crate) license: Option<String>,
     pub(crate) kern_version: Option<u32>,
     pub(crate) btf: Option<Btf>,
@@ -98,6 +99,12 @@ impl Object {
     /// The object's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The ELF facts the DATASEC fix-up needs before the object's BTF is uploaded (section
+    /// sizes, global variable symbols).
+    pub fn datasec_layout(&self) -> &crate::btf::DatasecLayout {
+        &self.datasec_layout
     }
 
     /// The byte order of the object.
