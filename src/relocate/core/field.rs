@@ -12,7 +12,7 @@ use super::spec::{is_flex_array, Accessor, Spec, MAX_SPEC_LEN};
 use super::types_compat::fields_are_compat;
 
 fn type_name(btf: &Btf, id: u32) -> String {
-    btf.type_name(id).unwrap_or_else(|_| format!("[{id}]"))
+    super::spec::type_label(btf, id)
 }
 
 fn too_long() -> CoreProblem {

@@ -14,7 +14,7 @@ use super::error::{CoreError, CoreProblem};
 use super::field::match_field;
 use super::layout::{pointer_size, Budget};
 use super::patch::rewrite;
-use super::spec::{self, Accessor, Class, Spec};
+use super::spec::{self, type_label, Accessor, Class, Spec};
 use super::types_compat::types_are_compat;
 use super::types_match::types_match;
 
@@ -175,7 +175,7 @@ impl<'a> CoreRelocator<'a> {
         let local_t = self.local.type_by_id(relo.type_id)?;
         let local = LocalSide {
             type_id: relo.type_id,
-            type_name: self.local.type_name(relo.type_id)?,
+            type_name: type_label(self.local, relo.type_id),
             access: access.to_string(),
             path: path.to_string(),
             bit_offset: local_spec.bit_offset,
@@ -257,7 +257,7 @@ impl<'a> CoreRelocator<'a> {
             spec: Some(local_spec),
             ptr_size: self.local_ptr_size,
         };
-        let mut chosen: Option<(ReloRes, u32, String)> = None;
+        let mut chosen: Option<(ReloRes, u32, Candidate)> = None;
         let mut target: Option<TargetSide> = None;
         let mut kept = Vec::new();
         let mut misses = Vec::new();
@@ -280,7 +280,7 @@ impl<'a> CoreRelocator<'a> {
                 misses.push(CandidateMiss {
                     btf_name: tb.name().to_string(),
                     type_id: cand.type_id,
-                    type_name: targ.type_name(cand.type_id)?,
+                    type_name: type_label(targ, cand.type_id),
                     reason,
                 });
                 continue;
@@ -295,7 +295,7 @@ impl<'a> CoreRelocator<'a> {
                     "{} [{}] {}",
                     tb.name(),
                     cand.type_id,
-                    targ.type_name(cand.type_id).unwrap_or_default()
+                    type_label(targ, cand.type_id)
                 )
             };
             match &chosen {
@@ -304,18 +304,25 @@ impl<'a> CoreRelocator<'a> {
                         btf_name: tb.name().to_string(),
                         btf_index: cand.target,
                         type_id: cand.type_id,
-                        type_name: targ.type_name(cand.type_id)?,
+                        type_name: type_label(targ, cand.type_id),
                         access: cand_spec.access_string(),
                         path: cand_spec.c_path(),
                         bit_offset: cand_spec.bit_offset,
                         matches: 1,
                     });
-                    chosen = Some((res, cand_spec.bit_offset, label()));
+                    chosen = Some((res, cand_spec.bit_offset, cand));
                 }
-                Some((first, bits, first_label)) => {
+                Some((first, bits, first_cand)) => {
+                    let first_label = || {
+                        let tb = self.targets.get(first_cand.target);
+                        let name = tb.map_or("?", |t| t.name());
+                        let ty = tb
+                            .map_or_else(String::new, |t| type_label(t.btf(), first_cand.type_id));
+                        format!("{name} [{}] {ty}", first_cand.type_id)
+                    };
                     if cand_spec.bit_offset != *bits {
                         return Err(CoreProblem::FieldOffsetAmbiguity {
-                            first: first_label.clone(),
+                            first: first_label(),
                             first_bits: *bits,
                             second: label(),
                             second_bits: cand_spec.bit_offset,
@@ -330,7 +337,7 @@ impl<'a> CoreRelocator<'a> {
                             }
                         };
                         return Err(CoreProblem::DecisionAmbiguity {
-                            first: first_label.clone(),
+                            first: first_label(),
                             first_value: v(first),
                             second: label(),
                             second_value: v(&res),
@@ -384,7 +391,7 @@ fn match_spec<'t>(
         }
         Class::Enumval => {
             let tt = targ.skip_mods_and_typedefs(targ_id)?;
-            let in_type = || targ.type_name(tt.id()).unwrap_or_default();
+            let in_type = || type_label(targ, tt.id());
             let Some(values) = tt.enum_values() else {
                 return Ok(Some(MissReason::NotAnEnum {
                     target_type: in_type(),
