@@ -517,3 +517,75 @@ fn fixtures_cover_every_kind() {
         );
     }
 }
+
+/// xorshift64*: reproducible noise without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+#[test]
+fn hostile_records_and_btf_never_panic() {
+    use oxbpf::btf::CoreRelo;
+    let local = Fixture::open("layout.clang19.o");
+    let target = Fixture::open("layout.TARGET.clang19.o");
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (section, insns) = local.sections[0].clone();
+    let strings_end = local.btf.strings_end() as u64;
+    let last = local.btf.last_id() as u64;
+    // Random records: any type id, any string offset, any kind, any instruction.
+    let mut r = CoreRelocator::new(&local.btf, Targets::custom("t", target.btf.clone()));
+    let mut errors = 0;
+    for _ in 0..8_000 {
+        let relo = CoreRelo {
+            insn_off: (rng.below(insns.len() as u64 + 2) * 8 + rng.below(2) * 4) as u32,
+            type_id: rng.below(last + 3) as u32,
+            access_str_off: rng.below(strings_end + 3) as u32,
+            kind: CoreReloKind::from_raw(rng.below(15) as u32),
+        };
+        let mut ins = insns.clone();
+        for i in ins.iter_mut() {
+            if rng.below(8) == 0 {
+                i.code = rng.next() as u8;
+            }
+        }
+        if r.relocate_section(&section, &[relo], &mut ins).is_err() {
+            errors += 1;
+        }
+    }
+    assert!(errors > 0 && errors < 8_000, "{errors} errors");
+    // Mutated BTF on either side: bytes of the type section flipped.
+    let raw = local.btf.raw_bytes().to_vec();
+    let hdr = local.btf.header();
+    let types =
+        (hdr.hdr_len + hdr.type_off) as usize..(hdr.hdr_len + hdr.type_off + hdr.type_len) as usize;
+    let mut parsed = 0;
+    for _ in 0..1_000 {
+        let mut bytes = raw.clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = types.start + rng.below(types.len() as u64) as usize;
+            bytes[at] = rng.next() as u8;
+        }
+        let Ok(bad) = Btf::parse(bytes) else { continue };
+        parsed += 1;
+        let bad = Arc::new(bad);
+        for sec in &local.ext.core_relos {
+            let mut ins = local.insns(&sec.name).to_vec();
+            let _ = CoreRelocator::new(&bad, Targets::custom("t", target.btf.clone()))
+                .relocate_section(&sec.name, &sec.records, &mut ins);
+            let mut ins = local.insns(&sec.name).to_vec();
+            let _ = CoreRelocator::new(&local.btf, Targets::custom("t", bad.clone()))
+                .relocate_section(&sec.name, &sec.records, &mut ins);
+        }
+    }
+    assert!(parsed > 50, "only {parsed} mutants parsed");
+}

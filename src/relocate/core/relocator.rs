@@ -16,7 +16,7 @@ use super::layout::{pointer_size, Budget};
 use super::patch::rewrite;
 use super::spec::{self, type_label, Accessor, Class, Spec};
 use super::types_compat::types_are_compat;
-use super::types_match::types_match;
+use super::types_match::{explain_mismatch, types_match};
 
 /// Relocates the CO-RE records of one object (one local BTF) against [`Targets`].
 ///
@@ -378,16 +378,15 @@ fn match_spec<'t>(
 ) -> Result<Option<MissReason>, CoreProblem> {
     match Class::of(local.kind)? {
         Class::Type => {
-            let ok = if local.kind == CoreReloKind::TypeMatches {
-                types_match(local.btf, local.root_type_id, targ, targ_id, budget)?
-            } else {
-                types_are_compat(local.btf, local.root_type_id, targ, targ_id, budget)?
-            };
-            Ok((!ok).then_some(if local.kind == CoreReloKind::TypeMatches {
-                MissReason::TypesDoNotMatch
-            } else {
-                MissReason::TypesIncompatible
-            }))
+            if local.kind == CoreReloKind::TypeMatches {
+                if types_match(local.btf, local.root_type_id, targ, targ_id, budget)? {
+                    return Ok(None);
+                }
+                let why = explain_mismatch(local.btf, local.root_type_id, targ, targ_id);
+                return Ok(Some(MissReason::TypesDoNotMatch { why }));
+            }
+            let ok = types_are_compat(local.btf, local.root_type_id, targ, targ_id, budget)?;
+            Ok((!ok).then_some(MissReason::TypesIncompatible))
         }
         Class::Enumval => {
             let tt = targ.skip_mods_and_typedefs(targ_id)?;
