@@ -165,8 +165,11 @@ fn parse_index(part: &str) -> Option<u32> {
 }
 
 /// `a * size * 8`, added to `bit_offset`, failing on overflow.
-fn add_bits(bit_offset: u32, idx: u32, size: u32) -> Option<u32> {
-    let bits = u64::from(idx) * u64::from(size) * 8 + u64::from(bit_offset);
+pub(crate) fn add_bits(bit_offset: u32, idx: u32, size: u32) -> Option<u32> {
+    let bits = u64::from(idx)
+        .checked_mul(u64::from(size))?
+        .checked_mul(8)?
+        .checked_add(u64::from(bit_offset))?;
     u32::try_from(bits).ok()
 }
 
