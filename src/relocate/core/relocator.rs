@@ -78,6 +78,12 @@ impl<'a> CoreRelocator<'a> {
         &self.targets
     }
 
+    /// Give back the targets, with the module BTFs loaded so far (for kfunc and attach
+    /// target lookups that follow).
+    pub fn into_targets(self) -> Targets {
+        self.targets
+    }
+
     /// Apply every record of one ELF section to that section's instructions, in order.
     /// Returns one decision per record.
     pub fn relocate_section(
@@ -86,8 +92,25 @@ impl<'a> CoreRelocator<'a> {
         relos: &[CoreRelo],
         insns: &mut [Insn],
     ) -> Result<Vec<CoreDecision>, CoreError> {
+        self.relocate_section_where(section, relos, insns, |_| true)
+    }
+
+    /// Like [`CoreRelocator::relocate_section`], but only the records whose instruction
+    /// index `keep` accepts (libbpf skips the records of programs that will not be loaded
+    /// and of eliminated weak subprograms; they must not prune the candidate cache).
+    /// Decisions keep the records' indices in `relos`.
+    pub fn relocate_section_where(
+        &mut self,
+        section: &str,
+        relos: &[CoreRelo],
+        insns: &mut [Insn],
+        mut keep: impl FnMut(usize) -> bool,
+    ) -> Result<Vec<CoreDecision>, CoreError> {
         let mut out = Vec::with_capacity(relos.len());
         for (record, relo) in relos.iter().enumerate() {
+            if !keep((relo.insn_off / 8) as usize) {
+                continue;
+            }
             let d = self.resolve(section, record, relo, insns)?;
             if let Some(dst) = insns.get_mut(d.insn..d.insn + d.after.len()) {
                 dst.copy_from_slice(&d.after);
