@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use object::{Object, ObjectSection, SectionKind};
+use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 use oxbpf::btf::{Btf, BtfExt, CoreReloKind};
 use oxbpf::insn::{ByteOrder, Insn};
 use oxbpf::relocate::core::{annotate_verifier_log, CoreDecision, CoreRelocator, Targets};
@@ -588,4 +588,110 @@ fn hostile_records_and_btf_never_panic() {
         }
     }
     assert!(parsed > 50, "only {parsed} mutants parsed");
+}
+
+/// What libbpf did with each CO-RE record of `obj` (Debian's bpftool, `-d` debug output):
+/// (program, record, instruction) → new value, or `None` when poisoned.
+type LibbpfDecisions = std::collections::BTreeMap<(String, usize, usize), Option<u64>>;
+
+fn libbpf_decisions(obj: &Path) -> Option<LibbpfDecisions> {
+    let dir = tempfile::tempdir().ok()?;
+    nix::mount::mount(
+        Some("bpf"),
+        dir.path(),
+        Some("bpf"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .ok()?;
+    let out = std::process::Command::new("bpftool")
+        .arg("-d")
+        .args(["prog", "loadall"])
+        .arg(obj)
+        .arg(dir.path().join("progs"))
+        .output();
+    let _ = nix::mount::umount2(dir.path(), nix::mount::MntFlags::MNT_DETACH);
+    let out = out.ok()?;
+    let log = String::from_utf8_lossy(&out.stderr);
+    let mut map = LibbpfDecisions::new();
+    for line in log.lines() {
+        // libbpf: prog 'task_fields': relo #3: patched insn #50 (ALU/ALU64) imm 1736 -> 1736
+        let Some(rest) = line.strip_prefix("libbpf: prog '") else {
+            continue;
+        };
+        let Some((prog, rest)) = rest.split_once("': relo #") else {
+            continue;
+        };
+        let Some((relo, rest)) = rest.split_once(": ") else {
+            continue;
+        };
+        let Ok(relo) = relo.parse::<usize>() else {
+            continue;
+        };
+        let num_after = |s: &str, pat: &str| -> Option<u64> {
+            let t = s.split_once(pat)?.1;
+            t.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        };
+        if rest.starts_with("patched insn #") {
+            let insn = num_after(rest, "insn #")? as usize;
+            let new = rest.rsplit("-> ").next()?.trim().parse().ok()?;
+            map.insert((prog.to_string(), relo, insn), Some(new));
+        } else if rest.starts_with("substituting insn #") {
+            let insn = num_after(rest, "insn #")? as usize;
+            map.insert((prog.to_string(), relo, insn), None);
+        }
+    }
+    // Both halves of a poisoned ld_imm64 are reported; keep the first.
+    let second_halves: Vec<_> = map
+        .iter()
+        .filter(|((p, r, i), v)| {
+            v.is_none() && *i > 0 && map.get(&(p.clone(), *r, i - 1)) == Some(&None)
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in second_halves {
+        map.remove(&k);
+    }
+    Some(map)
+}
+
+#[test]
+fn libbpf_makes_the_same_decisions() {
+    require_bpf!();
+    let Some(vmlinux) = vmlinux() else { return };
+    if std::process::Command::new("bpftool")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: no bpftool");
+        return;
+    }
+    for name in ["kernel.clang14.o", "kernel.clang19.o", "many.clang19.o"] {
+        let f = Fixture::open(name);
+        let theirs = libbpf_decisions(&f.path).expect("bpftool ran");
+        // One program per section in these fixtures: libbpf's program-relative instruction
+        // indices are section indices.
+        let elf_data = std::fs::read(&f.path).unwrap();
+        let elf = object::File::parse(&*elf_data).unwrap();
+        let prog_of = |section: &str| {
+            let idx = elf.section_by_name(section).unwrap().index();
+            elf.symbols()
+                .find(|s| s.section_index() == Some(idx) && s.kind() == object::SymbolKind::Text)
+                .map(|s| s.name().unwrap().to_string())
+                .unwrap()
+        };
+        let mut ours = LibbpfDecisions::new();
+        for (section, _, ds) in f.relocate(Targets::kernel(vmlinux.clone())) {
+            let prog = prog_of(&section);
+            for d in ds {
+                ours.insert(
+                    (prog.clone(), d.record, d.insn),
+                    (!d.is_poisoned()).then_some(d.new_value),
+                );
+            }
+        }
+        assert!(ours.len() > 50, "{name}");
+        assert_eq!(ours, theirs, "{name}: oxbpf and libbpf disagree");
+    }
 }
