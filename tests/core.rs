@@ -13,7 +13,9 @@ use std::sync::Arc;
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
 use oxbpf::btf::{Btf, BtfExt, CoreReloKind};
 use oxbpf::insn::{ByteOrder, Insn};
-use oxbpf::relocate::core::{annotate_verifier_log, CoreDecision, CoreRelocator, Targets};
+use oxbpf::relocate::core::{
+    annotate_verifier_log, CoreDecision, CoreRelocator, Outcome, PoisonCause, Targets,
+};
 use oxbpf::syscall::{
     prog_load, prog_test_run, LogLevel, ProgLoad, ProgType, SyscallError, TestRun,
 };
@@ -335,8 +337,19 @@ fn custom_target_values_match_the_target_build() {
                     };
                     assert_eq!(d.new_value, want, "{what}");
                 }
+                // A signed field that changed size cannot be loaded with another width.
+                Some(_) if d.is_poisoned() => {
+                    assert_eq!(d.local.path, "thing->sgn", "{what}");
+                    assert_eq!(
+                        d.outcome,
+                        Outcome::Poisoned(PoisonCause::SizeMismatch {
+                            local: 8,
+                            target: 4
+                        }),
+                        "{what}"
+                    );
+                }
                 Some(t) => {
-                    assert!(!d.is_poisoned(), "{what}");
                     assert_eq!(d.new_value, t.old_value, "{what} vs the target's {t}");
                     if !is_bitfield_choice(t, &target.btf) {
                         // The target build's instruction holds the same value.
@@ -434,6 +447,7 @@ fn layout_buffer(btf: &Btf) -> Vec<u8> {
     put(thing, 0, "small", 0x4242);
     put(thing, 0, "ptr", 0x1234);
     put(thing, 0, "removed", 0x1234_5678);
+    put(thing, 0, "sgn", -2i64 as u64);
     let green = btf
         .type_by_name_kind("color", BtfKind::Enum)
         .unwrap()
@@ -693,5 +707,39 @@ fn libbpf_makes_the_same_decisions() {
         }
         assert!(ours.len() > 50, "{name}");
         assert_eq!(ours, theirs, "{name}: oxbpf and libbpf disagree");
+    }
+}
+
+#[test]
+fn kernel_fixtures_against_linux_6_1() {
+    // An older kernel's BTF (committed): the same relocations resolve or are poisoned, and
+    // only the guarded ones are poisoned.
+    let raw = std::fs::read(common::fixtures_dir().join("btf/linux-6.1.btf")).unwrap();
+    let old = Arc::new(Btf::parse(raw).unwrap());
+    for name in clangs("kernel") {
+        let f = Fixture::open(&name);
+        let mut poisoned = Vec::new();
+        for (_, _, ds) in f.relocate(Targets::kernel(old.clone())) {
+            for d in ds {
+                assert!(
+                    d.target.is_some()
+                        || d.unresolved.is_some()
+                        || d.kind == CoreReloKind::TypeIdLocal,
+                    "{d}"
+                );
+                if d.is_poisoned() {
+                    poisoned.push(d.local.path.clone());
+                }
+            }
+        }
+        poisoned.sort();
+        assert_eq!(
+            poisoned,
+            [
+                "enum bpf_map_type___x::BPF_MAP_TYPE_NO_SUCH___x",
+                "task_struct___old->nonexistent_field",
+            ],
+            "{name}"
+        );
     }
 }
