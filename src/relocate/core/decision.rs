@@ -148,8 +148,12 @@ pub enum MissReason {
     },
     /// The target type is not compatible (`bpf_core_types_are_compat`).
     TypesIncompatible,
-    /// The target type does not match (`bpf_core_types_match`).
-    TypesDoNotMatch,
+    /// The target type does not match (`bpf_core_types_match`); `why` names the first
+    /// difference found at the top level (`member `prev`: long vs struct list_head *`).
+    TypesDoNotMatch {
+        /// The first difference, as a phrase.
+        why: String,
+    },
 }
 
 /// What a relocation did to its instruction.
@@ -298,8 +302,11 @@ impl fmt::Display for CandidateMiss {
             MissReason::TypesIncompatible => {
                 write!(f, "{at} is not compatible with the local type")
             }
-            MissReason::TypesDoNotMatch => {
-                write!(f, "{at} does not match the local type's layout")
+            MissReason::TypesDoNotMatch { why } if why.is_empty() => {
+                write!(f, "{at} does not match the local type")
+            }
+            MissReason::TypesDoNotMatch { why } => {
+                write!(f, "{at} does not match the local type: {why}")
             }
         }
     }

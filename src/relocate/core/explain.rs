@@ -114,3 +114,51 @@ pub fn annotate_verifier_log<'d>(
 pub fn poisoned_in_log(log: &str) -> Vec<usize> {
     log.lines().filter_map(poisoned_call_index).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_btf::{alu_insns, run, Local, B};
+    use super::*;
+    use crate::btf::CoreReloKind::FieldByteOffset;
+
+    #[test]
+    fn poisoned_lines_become_sentences() {
+        let mut b = B::new();
+        let int = b.int("int", 4, true);
+        let foo = b.strukt("foo___old", 8, &[("a", int, 0, 0), ("gone", int, 32, 0)]);
+        let local = Local::finish(b, &[(FieldByteOffset, foo, "0:1")]);
+        let mut t = B::new();
+        let int = t.int("int", 4, true);
+        t.strukt("foo", 4, &[("a", int, 0, 0)]);
+        let d = run(&local, &t.build(), &mut alu_insns(&[4])).unwrap();
+        assert!(d[0].is_poisoned());
+        let log = "func#0 @0\n0: R1=ctx() R10=fp0\n0: (85) call unknown#195896080\n\
+                   invalid func unknown#195896080\nprocessed 1 insns (limit 1000000)\n";
+        assert_eq!(poisoned_in_log(log), [0]);
+        let out = annotate_verifier_log(log, |i| d.iter().find(|d| d.insn == i));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 5, "{out}");
+        assert_eq!(lines[0], "func#0 @0");
+        assert_eq!(
+            lines[2],
+            "0: <invalid CO-RE relocation> byte_off `foo___old->gone` (local type struct \
+             foo___old, access 0:1, section test record #0)"
+        );
+        assert!(lines[3].starts_with("failed to resolve CO-RE relocation byte_off `foo___old->gone`: field `gone` not found in target ["), "{out}");
+        assert!(
+            lines[3].ends_with("guard it with bpf_core_field_exists() or fix the local type"),
+            "{out}"
+        );
+        assert_eq!(lines[4], "processed 1 insns (limit 1000000)");
+        // Without a decision for the index the lines still say what happened.
+        let out = annotate_verifier_log(log, |_| None);
+        assert!(
+            out.contains("0: <invalid CO-RE relocation> (poisoned instruction"),
+            "{out}"
+        );
+        assert!(!out.contains("unknown#195896080"), "{out}");
+        // Other calls and other logs are left alone.
+        let other = "5: (85) call bpf_map_lookup_elem#1\ninvalid func unknown#2001000000\n";
+        assert_eq!(annotate_verifier_log(other, |_| None), other);
+    }
+}

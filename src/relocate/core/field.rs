@@ -8,11 +8,11 @@ use crate::btf::Btf;
 use super::decision::MissReason;
 use super::error::CoreProblem;
 use super::layout::{resolve_size, Budget};
-use super::spec::{is_flex_array, Accessor, Spec, MAX_SPEC_LEN};
+use super::spec::{add_bits, is_flex_array, Accessor, Spec, MAX_SPEC_LEN};
 use super::types_compat::fields_are_compat;
 
 fn type_name(btf: &Btf, id: u32) -> String {
-    btf.type_name(id).unwrap_or_else(|_| format!("[{id}]"))
+    super::spec::type_label(btf, id)
 }
 
 fn too_long() -> CoreProblem {
@@ -81,9 +81,8 @@ pub(crate) fn match_field<'t>(
         });
         out.raw.push(local_acc.idx);
         let size = resolve_size(targ, targ_id, targ_ptr_size)?;
-        let bits = u64::from(local_acc.idx) * u64::from(size) * 8 + u64::from(out.bit_offset);
-        out.bit_offset = u32::try_from(bits)
-            .map_err(|_| CoreProblem::TooComplex("target field offset overflows"))?;
+        out.bit_offset = add_bits(out.bit_offset, local_acc.idx, size)
+            .ok_or(CoreProblem::TooComplex("target field offset overflows"))?;
     }
     Ok(None)
 }

@@ -17,6 +17,30 @@
 //!    complaint about a reachable poisoned instruction into a sentence about the relocation.
 //!
 //! Pure: no syscalls. Module BTFs come in through [`Targets::with_module_loader`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use oxbpf::btf::{Btf, BtfExt};
+//! use oxbpf::insn::Insn;
+//! use oxbpf::relocate::core::{annotate_verifier_log, CoreRelocator, Targets};
+//!
+//! # fn demo(obj_btf: &Btf, ext: &BtfExt, mut section: impl FnMut(&str) -> Vec<Insn>)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! let vmlinux = Arc::new(Btf::parse(std::fs::read("/sys/kernel/btf/vmlinux")?)?);
+//! let mut core = CoreRelocator::new(obj_btf, Targets::kernel(vmlinux));
+//! let mut decisions = Vec::new();
+//! for sec in &ext.core_relos {
+//!     let mut insns = section(&sec.name);
+//!     decisions.extend(core.relocate_section(&sec.name, &sec.records, &mut insns)?);
+//! }
+//! for d in &decisions {
+//!     println!("{d}"); // raw_tp insn #5: byte_off `task_struct->pid` ... -> vmlinux [114] ...
+//! }
+//! // If the verifier then rejects a program, name the failed relocation in its log:
+//! let log = "1: (85) call unknown#195896080\ninvalid func unknown#195896080\n";
+//! let explained = annotate_verifier_log(log, |i| decisions.iter().find(|d| d.insn == i));
+//! # Ok(()) }
+//! ```
 
 mod calc;
 mod candidates;

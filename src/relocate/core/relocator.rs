@@ -14,9 +14,9 @@ use super::error::{CoreError, CoreProblem};
 use super::field::match_field;
 use super::layout::{pointer_size, Budget};
 use super::patch::rewrite;
-use super::spec::{self, Accessor, Class, Spec};
+use super::spec::{self, type_label, Accessor, Class, Spec};
 use super::types_compat::types_are_compat;
-use super::types_match::types_match;
+use super::types_match::{explain_mismatch, types_match};
 
 /// Relocates the CO-RE records of one object (one local BTF) against [`Targets`].
 ///
@@ -78,6 +78,12 @@ impl<'a> CoreRelocator<'a> {
         &self.targets
     }
 
+    /// Give back the targets, with the module BTFs loaded so far (for kfunc and attach
+    /// target lookups that follow).
+    pub fn into_targets(self) -> Targets {
+        self.targets
+    }
+
     /// Apply every record of one ELF section to that section's instructions, in order.
     /// Returns one decision per record.
     pub fn relocate_section(
@@ -86,8 +92,25 @@ impl<'a> CoreRelocator<'a> {
         relos: &[CoreRelo],
         insns: &mut [Insn],
     ) -> Result<Vec<CoreDecision>, CoreError> {
+        self.relocate_section_where(section, relos, insns, |_| true)
+    }
+
+    /// Like [`CoreRelocator::relocate_section`], but only the records whose instruction
+    /// index `keep` accepts (libbpf skips the records of programs that will not be loaded
+    /// and of eliminated weak subprograms; they must not prune the candidate cache).
+    /// Decisions keep the records' indices in `relos`.
+    pub fn relocate_section_where(
+        &mut self,
+        section: &str,
+        relos: &[CoreRelo],
+        insns: &mut [Insn],
+        mut keep: impl FnMut(usize) -> bool,
+    ) -> Result<Vec<CoreDecision>, CoreError> {
         let mut out = Vec::with_capacity(relos.len());
         for (record, relo) in relos.iter().enumerate() {
+            if !keep((relo.insn_off / 8) as usize) {
+                continue;
+            }
             let d = self.resolve(section, record, relo, insns)?;
             if let Some(dst) = insns.get_mut(d.insn..d.insn + d.after.len()) {
                 dst.copy_from_slice(&d.after);
@@ -175,7 +198,7 @@ impl<'a> CoreRelocator<'a> {
         let local_t = self.local.type_by_id(relo.type_id)?;
         let local = LocalSide {
             type_id: relo.type_id,
-            type_name: self.local.type_name(relo.type_id)?,
+            type_name: type_label(self.local, relo.type_id),
             access: access.to_string(),
             path: path.to_string(),
             bit_offset: local_spec.bit_offset,
@@ -257,7 +280,7 @@ impl<'a> CoreRelocator<'a> {
             spec: Some(local_spec),
             ptr_size: self.local_ptr_size,
         };
-        let mut chosen: Option<(ReloRes, u32, String)> = None;
+        let mut chosen: Option<(ReloRes, u32, Candidate)> = None;
         let mut target: Option<TargetSide> = None;
         let mut kept = Vec::new();
         let mut misses = Vec::new();
@@ -280,7 +303,7 @@ impl<'a> CoreRelocator<'a> {
                 misses.push(CandidateMiss {
                     btf_name: tb.name().to_string(),
                     type_id: cand.type_id,
-                    type_name: targ.type_name(cand.type_id)?,
+                    type_name: type_label(targ, cand.type_id),
                     reason,
                 });
                 continue;
@@ -295,7 +318,7 @@ impl<'a> CoreRelocator<'a> {
                     "{} [{}] {}",
                     tb.name(),
                     cand.type_id,
-                    targ.type_name(cand.type_id).unwrap_or_default()
+                    type_label(targ, cand.type_id)
                 )
             };
             match &chosen {
@@ -304,18 +327,25 @@ impl<'a> CoreRelocator<'a> {
                         btf_name: tb.name().to_string(),
                         btf_index: cand.target,
                         type_id: cand.type_id,
-                        type_name: targ.type_name(cand.type_id)?,
+                        type_name: type_label(targ, cand.type_id),
                         access: cand_spec.access_string(),
                         path: cand_spec.c_path(),
                         bit_offset: cand_spec.bit_offset,
                         matches: 1,
                     });
-                    chosen = Some((res, cand_spec.bit_offset, label()));
+                    chosen = Some((res, cand_spec.bit_offset, cand));
                 }
-                Some((first, bits, first_label)) => {
+                Some((first, bits, first_cand)) => {
+                    let first_label = || {
+                        let tb = self.targets.get(first_cand.target);
+                        let name = tb.map_or("?", |t| t.name());
+                        let ty = tb
+                            .map_or_else(String::new, |t| type_label(t.btf(), first_cand.type_id));
+                        format!("{name} [{}] {ty}", first_cand.type_id)
+                    };
                     if cand_spec.bit_offset != *bits {
                         return Err(CoreProblem::FieldOffsetAmbiguity {
-                            first: first_label.clone(),
+                            first: first_label(),
                             first_bits: *bits,
                             second: label(),
                             second_bits: cand_spec.bit_offset,
@@ -330,7 +360,7 @@ impl<'a> CoreRelocator<'a> {
                             }
                         };
                         return Err(CoreProblem::DecisionAmbiguity {
-                            first: first_label.clone(),
+                            first: first_label(),
                             first_value: v(first),
                             second: label(),
                             second_value: v(&res),
@@ -371,20 +401,19 @@ fn match_spec<'t>(
 ) -> Result<Option<MissReason>, CoreProblem> {
     match Class::of(local.kind)? {
         Class::Type => {
-            let ok = if local.kind == CoreReloKind::TypeMatches {
-                types_match(local.btf, local.root_type_id, targ, targ_id, budget)?
-            } else {
-                types_are_compat(local.btf, local.root_type_id, targ, targ_id, budget)?
-            };
-            Ok((!ok).then_some(if local.kind == CoreReloKind::TypeMatches {
-                MissReason::TypesDoNotMatch
-            } else {
-                MissReason::TypesIncompatible
-            }))
+            if local.kind == CoreReloKind::TypeMatches {
+                if types_match(local.btf, local.root_type_id, targ, targ_id, budget)? {
+                    return Ok(None);
+                }
+                let why = explain_mismatch(local.btf, local.root_type_id, targ, targ_id);
+                return Ok(Some(MissReason::TypesDoNotMatch { why }));
+            }
+            let ok = types_are_compat(local.btf, local.root_type_id, targ, targ_id, budget)?;
+            Ok((!ok).then_some(MissReason::TypesIncompatible))
         }
         Class::Enumval => {
             let tt = targ.skip_mods_and_typedefs(targ_id)?;
-            let in_type = || targ.type_name(tt.id()).unwrap_or_default();
+            let in_type = || type_label(targ, tt.id());
             let Some(values) = tt.enum_values() else {
                 return Ok(Some(MissReason::NotAnEnum {
                     target_type: in_type(),

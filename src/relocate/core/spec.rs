@@ -93,15 +93,9 @@ impl<'a> Spec<'a> {
         let root = self.btf.type_by_id(self.root_type_id);
         let class = Class::of(self.kind).unwrap_or(Class::Type);
         match class {
-            Class::Type => self
-                .btf
-                .type_name(self.root_type_id)
-                .unwrap_or_else(|_| format!("[{}]", self.root_type_id)),
+            Class::Type => type_label(self.btf, self.root_type_id),
             Class::Enumval => {
-                let ty = self
-                    .btf
-                    .type_name(self.root_type_id)
-                    .unwrap_or_else(|_| format!("[{}]", self.root_type_id));
+                let ty = type_label(self.btf, self.root_type_id);
                 match self.acc.first().and_then(|a| a.name) {
                     Some(n) => format!("{ty}::{n}"),
                     None => ty,
@@ -133,6 +127,27 @@ impl<'a> Spec<'a> {
     }
 }
 
+/// A type as C for messages: `struct task_struct`, `pid_t`, `int *`; quick for the named
+/// kinds every relocation prints.
+pub(crate) fn type_label(btf: &Btf, id: u32) -> String {
+    let Ok(t) = btf.type_by_id(id) else {
+        return format!("[{id}]");
+    };
+    let prefix = match t.kind() {
+        BtfKind::Struct => "struct ",
+        BtfKind::Union => "union ",
+        BtfKind::Enum | BtfKind::Enum64 => "enum ",
+        BtfKind::Fwd if t.kflag() => "union ",
+        BtfKind::Fwd => "struct ",
+        BtfKind::Typedef | BtfKind::Int | BtfKind::Float => "",
+        _ => return btf.type_name(id).unwrap_or_else(|_| format!("[{id}]")),
+    };
+    match t.name() {
+        Ok(n) if !n.is_empty() => format!("{prefix}{n}"),
+        _ => btf.type_name(id).unwrap_or_else(|_| format!("[{id}]")),
+    }
+}
+
 fn bad(access: &str, type_id: u32, why: impl Into<String>) -> CoreProblem {
     CoreProblem::BadAccessSpec {
         access: access.to_string(),
@@ -150,8 +165,11 @@ fn parse_index(part: &str) -> Option<u32> {
 }
 
 /// `a * size * 8`, added to `bit_offset`, failing on overflow.
-fn add_bits(bit_offset: u32, idx: u32, size: u32) -> Option<u32> {
-    let bits = u64::from(idx) * u64::from(size) * 8 + u64::from(bit_offset);
+pub(crate) fn add_bits(bit_offset: u32, idx: u32, size: u32) -> Option<u32> {
+    let bits = u64::from(idx)
+        .checked_mul(u64::from(size))?
+        .checked_mul(8)?
+        .checked_add(u64::from(bit_offset))?;
     u32::try_from(bits).ok()
 }
 

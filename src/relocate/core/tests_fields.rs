@@ -481,6 +481,19 @@ fn candidates_are_pruned_across_relocations() {
     let d = r.relocate_section("s", &relos2, &mut insns).unwrap();
     assert_eq!(insns[1].imm, 4);
     assert!(d[1].is_poisoned());
+    // A record left out (its program is not loaded) does not prune: `a` resolves.
+    let mut r = CoreRelocator::new(&local.btf, Targets::custom("t", target));
+    let mut insns = alu_insns(&[0, 4]);
+    let d = r
+        .relocate_section_where("s", &relos2, &mut insns, |i| i == 0)
+        .unwrap();
+    assert_eq!((d.len(), d[0].record, d[0].insn), (1, 1, 0));
+    assert!(!d[0].is_poisoned());
+    assert_eq!(
+        insns[1],
+        alu_insns(&[4])[0],
+        "the skipped record's instruction is untouched"
+    );
 }
 
 #[test]

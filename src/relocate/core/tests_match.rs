@@ -346,3 +346,36 @@ fn hostile_nesting_is_bounded() {
         "{err}"
     );
 }
+
+#[test]
+fn type_mismatch_is_explained() {
+    let why = |l: fn(&mut B) -> u32, t: fn(&mut B) -> u32| {
+        let (lb, lid, tb, tid) = pair(l, t);
+        super::types_match::explain_mismatch(&lb, lid, &tb, tid)
+    };
+    assert_eq!(
+        why(|b| s_ab(b, "s", 4, true), |b| s_ab(b, "s", 8, true)),
+        "member `a` is a_t (signed 4 bytes) locally but a_t (signed 8 bytes) in the target"
+    );
+    assert_eq!(
+        why(
+            |b| s_ab(b, "s", 4, true),
+            |b| {
+                let a = b.int("a_t", 4, true);
+                b.strukt("s", 4, &[("a", a, 0, 0)])
+            }
+        ),
+        "member `b` is missing"
+    );
+    assert_eq!(
+        why(
+            |b| b.enum32("e", 4, false, &[("A", 0)]),
+            |b| b.enum32("e", 4, false, &[("B", 0)])
+        ),
+        "enumerator `A` is missing"
+    );
+    assert_eq!(
+        why(|b| b.strukt("s", 4, &[]), |b| b.union("s", 4, &[])),
+        "STRUCT locally, UNION in the target"
+    );
+}

@@ -222,3 +222,102 @@ fn composites_match(
     }
     Ok(true)
 }
+
+/// Why `local_id` does not match `targ_id`, one level deep, for messages: the first local
+/// member or enumerator without a matching counterpart, or the size, signedness, length or
+/// kind that differs. Empty if no reason is found at that level.
+pub(crate) fn explain_mismatch(local: &Btf, local_id: u32, targ: &Btf, targ_id: u32) -> String {
+    let label = |btf: &Btf, id: u32| super::spec::type_label(btf, id);
+    let (Ok(lt), Ok(tt)) = (
+        local.skip_mods_and_typedefs(local_id),
+        targ.skip_mods_and_typedefs(targ_id),
+    ) else {
+        return String::new();
+    };
+    let mut budget = Budget::new();
+    let (lk, tk) = (lt.kind(), tt.kind());
+    if lk.is_composite() && tk.is_composite() && lk == tk {
+        let (Some(lms), Some(tms)) = (lt.members(), tt.members()) else {
+            return String::new();
+        };
+        for lm in lms {
+            let Ok(ln) = name_at(local, lm.name_off) else {
+                return String::new();
+            };
+            let shown = String::from_utf8_lossy(ln);
+            let same_name: Vec<_> = tms
+                .clone()
+                .filter(|tm| name_at(targ, tm.name_off).is_ok_and(|tn| names_match(ln, tn)))
+                .collect();
+            if same_name.is_empty() {
+                return format!("member `{shown}` is missing");
+            }
+            let matched = same_name.iter().any(|tm| {
+                match_at(
+                    local,
+                    lm.type_id,
+                    targ,
+                    tm.type_id,
+                    false,
+                    MAX_DEPTH - 1,
+                    &mut budget,
+                )
+                .unwrap_or(false)
+            });
+            if !matched {
+                let (mut l, mut t) = (label(local, lm.type_id), label(targ, same_name[0].type_id));
+                if l == t {
+                    // Same spelling, different type: say how they differ.
+                    let size = |btf: &Btf, id| {
+                        super::layout::resolve_size(btf, id, crate::btf::PTR_SIZE).ok()
+                    };
+                    let signed = |btf: &Btf, id| {
+                        btf.skip_mods_and_typedefs(id)
+                            .ok()
+                            .and_then(|t| t.int())
+                            .map(|i| if i.signed { "signed " } else { "unsigned " })
+                            .unwrap_or("")
+                    };
+                    let ts = same_name[0].type_id;
+                    if let (Some(a), Some(b)) = (size(local, lm.type_id), size(targ, ts)) {
+                        l = format!("{l} ({}{a} bytes)", signed(local, lm.type_id));
+                        t = format!("{t} ({}{b} bytes)", signed(targ, ts));
+                    }
+                }
+                return format!("member `{shown}` is {l} locally but {t} in the target");
+            }
+        }
+        return String::new();
+    }
+    if lk.is_any_enum() && tk.is_any_enum() {
+        if lt.size_or_type() != tt.size_or_type() {
+            return format!(
+                "{} bytes locally, {} in the target",
+                lt.size_or_type(),
+                tt.size_or_type()
+            );
+        }
+        if let (Some(lvs), Some(tvs)) = (lt.enum_values(), tt.enum_values()) {
+            for lv in lvs {
+                let Ok(ln) = name_at(local, lv.name_off) else {
+                    break;
+                };
+                if !tvs
+                    .clone()
+                    .any(|tv| name_at(targ, tv.name_off).is_ok_and(|tn| names_match(ln, tn)))
+                {
+                    return format!("enumerator `{}` is missing", String::from_utf8_lossy(ln));
+                }
+            }
+        }
+        return String::new();
+    }
+    if lk != tk {
+        return format!("{} locally, {} in the target", lk, tk);
+    }
+    format!(
+        "{} locally, {} in the target",
+        label(local, lt.id()),
+        label(targ, tt.id())
+    )
+}
