@@ -60,7 +60,7 @@ pub struct Relocated {
     /// The relocated entry programs, in object order.
     pub programs: Vec<RelocatedProgram>,
     /// Every CO-RE decision, per section in record order (section-level instruction
-    /// indices).
+    /// indices; a program's own list, [`RelocatedProgram::core`], has final indices).
     pub core: Vec<CoreDecision>,
 }
 
@@ -108,21 +108,20 @@ pub fn relocate(obj: &Object, opts: RelocateOptions<'_>) -> Result<Relocated, Re
             };
             let section = &obj.prog_sections()[sidx];
             // Only the records of functions that will load (libbpf skips the others).
-            let records: Vec<_> = sec
+            let keep = |i: usize| {
+                section
+                    .functions
+                    .iter()
+                    .copied()
+                    .find(|&f| obj.functions()[f].insn_range().contains(&i))
+                    .is_none_or(loaded_fn)
+            };
+            let count = sec
                 .records
                 .iter()
-                .filter(|r| {
-                    let i = (r.insn_off / 8) as usize;
-                    section
-                        .functions
-                        .iter()
-                        .copied()
-                        .find(|&f| obj.functions()[f].insn_range().contains(&i))
-                        .is_none_or(loaded_fn)
-                })
-                .copied()
-                .collect();
-            if records.is_empty() {
+                .filter(|r| keep((r.insn_off / 8) as usize))
+                .count();
+            if count == 0 {
                 continue;
             }
             if relocator.is_none() {
@@ -131,7 +130,7 @@ pub fn relocate(obj: &Object, opts: RelocateOptions<'_>) -> Result<Relocated, Re
                 })?;
                 let targets = targets.take().ok_or_else(|| RelocateError::NoTargetBtf {
                     section: sec.name.clone(),
-                    count: records.len(),
+                    count,
                 })?;
                 relocator =
                     Some(CoreRelocator::new(local, targets).with_byte_order(obj.byte_order()));
@@ -139,9 +138,10 @@ pub fn relocate(obj: &Object, opts: RelocateOptions<'_>) -> Result<Relocated, Re
             let Some(r) = relocator.as_mut() else {
                 continue;
             };
-            let mut decisions = r.relocate_section(&sec.name, &records, &mut state.insns[sidx])?;
-            decisions.sort_by_key(|d| d.insn);
+            let mut decisions =
+                r.relocate_section_where(&sec.name, &sec.records, &mut state.insns[sidx], keep)?;
             all_core.extend(decisions.iter().cloned());
+            decisions.sort_by_key(|d| d.insn);
             state.core[sidx] = decisions;
         }
     }
