@@ -297,7 +297,8 @@ mod tests {
 
     #[test]
     fn version_code() {
-        assert_eq!(kernel_version_code(6, 1, 192), 0x0601ff);
+        assert_eq!(kernel_version_code(6, 1, 192), 0x0601c0);
+        assert_eq!(kernel_version_code(4, 19, 300), 0x0413ff);
         assert_eq!(kernel_version_code(5, 4, 44), 0x05042c);
         assert!(running_kernel_version() > kernel_version_code(4, 0, 0));
     }
