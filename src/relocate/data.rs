@@ -118,6 +118,31 @@ pub(crate) fn relocate_section(
                             },
                         );
                     }
+                    (ExternKind::Kfunc { .. }, v) if insn.is_ld_imm64() => {
+                        // A kfunc's address (`bpf_ksym_exists(f)`): its BTF id, or 0.
+                        ld_imm64(insns)?;
+                        match v {
+                            ExternValue::Kfunc { btf_id, module } => {
+                                insns[at].set_src(pseudo::BTF_ID);
+                                insns[at].imm = btf_id as i32;
+                                insns[at + 1].imm = 0;
+                                if let Some(module) = module {
+                                    refs.modules.insert(
+                                        (sidx, at),
+                                        ModuleRef {
+                                            insn: at,
+                                            module,
+                                            is_call: false,
+                                        },
+                                    );
+                                }
+                            }
+                            _ => {
+                                insns[at].imm = 0;
+                                insns[at + 1].imm = 0;
+                            }
+                        }
+                    }
                     (ExternKind::Kfunc { .. }, v) => {
                         if !insn.is_call() {
                             return Err(wrong(&insn, "a call"));
