@@ -4,7 +4,7 @@
 //! What the object says is recorded as written: ring buffer sizes are not rounded and a
 //! PERF_EVENT_ARRAY's `max_entries` of 0 is kept (the loader fixes both for the machine).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::elf::{ElfFile, SecRole, STT_SECTION};
 use super::error::ObjectError;
@@ -138,6 +138,8 @@ pub(super) struct Maps {
     pub maps: Vec<MapDef>,
     /// (ELF section index, byte offset of the definition) → index into `maps`.
     pub index: HashMap<(usize, u64), usize>,
+    /// The map names.
+    pub names: HashSet<String>,
 }
 
 /// Collect the legacy maps (first, as libbpf 0.x ordered them) and the BTF-defined maps.
@@ -150,11 +152,13 @@ pub(super) fn collect(
     let mut out = Maps {
         maps: Vec::new(),
         index: HashMap::new(),
+        names: HashSet::new(),
     };
     for (i, role) in roles.iter().enumerate() {
         if *role == SecRole::LegacyMaps {
             for (off, def) in legacy_maps(elf, i)? {
                 out.index.insert((i, off), out.maps.len());
+                out.names.insert(def.name.clone());
                 out.maps.push(def);
             }
         }

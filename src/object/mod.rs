@@ -36,7 +36,11 @@ mod fixture_progs_tests;
 #[cfg(test)]
 mod fixture_tests;
 #[cfg(test)]
+mod malformed_tests;
+#[cfg(test)]
 mod section_tests;
+#[cfg(test)]
+mod third_party_tests;
 
 use std::path::Path;
 
