@@ -238,7 +238,7 @@ impl Ctx<'_, '_> {
         match self.roles.get(shndx) {
             Some(SecRole::Arena) => Ok(reloc(RelocTarget::Arena { offset })),
             Some(SecRole::JumpTables) => Ok(reloc(RelocTarget::JumpTable { offset })),
-            Some(SecRole::BtfMaps | SecRole::LegacyMaps) => {
+            Some(SecRole::BtfMaps | SecRole::LegacyMaps | SecRole::StructOps) => {
                 // A map symbol's value is its definition's offset; a section symbol (static
                 // map) adds the instruction's imm.
                 let at = if sym.typ == STT_SECTION {
