@@ -121,6 +121,7 @@ pub(super) fn collect(
             values_off: parsed.values_off,
         });
         out.index.insert((idx, off), out.maps.len());
+        out.names.insert(def.name.clone());
         out.maps.push(def);
     }
     placed.sort_by_key(|p| p.off);
@@ -191,7 +192,7 @@ fn fill_slot(
                 outer.name
             )));
         }
-        if !out.maps.iter().any(|m| m.name == sym_name) {
+        if !out.names.contains(sym_name.as_str()) {
             return Err(bad(format!("'{sym_name}' isn't a valid map reference")));
         }
         SlotTarget::Map(sym_name.clone())

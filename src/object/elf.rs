@@ -274,6 +274,7 @@ pub(super) enum SecRole {
     BtfExt,
     BtfMaps,
     LegacyMaps,
+    StructOps,
     Exec,
     Data(super::DataKind),
     Arena,
@@ -297,6 +298,9 @@ pub(super) fn classify(s: &ElfSection<'_>) -> SecRole {
         ".maps" => SecRole::BtfMaps,
         ".addr_space.1" => SecRole::Arena,
         ".jumptables" => SecRole::JumpTables,
+        ".struct_ops" | ".struct_ops.link" | "?.struct_ops" | "?.struct_ops.link" => {
+            SecRole::StructOps
+        }
         _ if name == "maps" || name.starts_with("maps/") => SecRole::LegacyMaps,
         _ if progbits && s.flags & elf::SHF_EXECINSTR.0 != 0 => {
             if s.size > 0 {

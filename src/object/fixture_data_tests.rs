@@ -186,3 +186,83 @@ fn externs_kconfig_and_ksyms() {
         check_reloc_targets(&o);
     }
 }
+
+#[test]
+fn arena_globals() {
+    let p = super::fixture_tests::fixture_path("object/arena.clang19.o");
+    let o = Object::open(p).unwrap();
+    let m = o.map("arena").unwrap();
+    assert_eq!(m.map_type, crate::syscall::MapType::ARENA);
+    assert_eq!(m.map_flags, crate::syscall::MapFlags::MMAPABLE);
+    assert_eq!(m.max_entries, 4);
+    let data = o.arena_data().unwrap();
+    assert_eq!(data.len(), 16);
+    assert_eq!(data[..4], 7i32.to_ne_bytes());
+    let sec = o.prog_section("syscall").unwrap();
+    let arena: Vec<(&str, u64)> = sec
+        .relocs
+        .iter()
+        .filter_map(|r| match r.target {
+            RelocTarget::Arena { offset } => Some((r.symbol.as_str(), offset)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        arena.contains(&("arena_counter", 0)) && arena.contains(&("arena_total", 8)),
+        "{arena:?}"
+    );
+    // Arena globals are not a data section.
+    assert!(o
+        .data_sections()
+        .iter()
+        .all(|d| d.name() != ".addr_space.1"));
+    check_reloc_targets(&o);
+}
+
+#[test]
+fn struct_ops_maps() {
+    for (clang, o) in builds("struct_ops") {
+        let m = o.map("oxcc").unwrap_or_else(|e| panic!("{clang}: {e}"));
+        assert_eq!(
+            (m.map_type, m.key_size, m.max_entries),
+            (crate::syscall::MapType::STRUCT_OPS, 4, 1)
+        );
+        assert_eq!(m.origin, MapOrigin::StructOps);
+        assert!(m.map_flags.is_empty());
+        let so = m.struct_ops.as_ref().unwrap();
+        let btf = o.btf().unwrap();
+        assert_eq!(
+            btf.type_by_id(so.type_id).unwrap().name().unwrap(),
+            "tcp_congestion_ops"
+        );
+        assert_eq!(so.data.len() as u32, m.value_size);
+        let set: Vec<(&str, &str)> = so
+            .programs
+            .iter()
+            .map(|p| (p.member.as_str(), p.program.as_str()))
+            .collect();
+        assert_eq!(
+            set,
+            [
+                ("ssthresh", "cc_ssthresh"),
+                ("undo_cwnd", "cc_undo"),
+                ("init", "cc_init")
+            ],
+            "{clang}"
+        );
+        let name_off = btf
+            .find_member(so.type_id, "name")
+            .unwrap()
+            .unwrap()
+            .bit_offset
+            / 8;
+        assert_eq!(
+            &so.data[name_off as usize..name_off as usize + 5],
+            b"oxcc\0"
+        );
+        let l = o.map("oxcc_link").unwrap();
+        assert_eq!(l.map_flags, crate::syscall::MapFlags::LINK);
+        assert_eq!(l.struct_ops.as_ref().unwrap().programs.len(), 2);
+        assert!(o.program("cc_undo").unwrap().is_sleepable());
+    }
+}

@@ -4,7 +4,7 @@
 //! What the object says is recorded as written: ring buffer sizes are not rounded and a
 //! PERF_EVENT_ARRAY's `max_entries` of 0 is kept (the loader fixes both for the machine).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::elf::{ElfFile, SecRole, STT_SECTION};
 use super::error::ObjectError;
@@ -54,6 +54,30 @@ pub enum MapOrigin {
     Legacy,
     /// A legacy record with iproute2's `struct bpf_elf_map` layout (36 bytes).
     Iproute2(Iproute2Fields),
+    /// A VAR of a `.struct_ops` or `.struct_ops.link` DATASEC.
+    StructOps,
+}
+
+/// A function pointer member of a struct_ops map set to a program.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StructOpsProgram {
+    /// The member name (`init`, `cong_avoid`).
+    pub member: String,
+    /// The member's byte offset within the struct.
+    pub offset: u32,
+    /// The program's name.
+    pub program: String,
+}
+
+/// What a struct_ops map holds besides its definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StructOps {
+    /// The local BTF struct type (e.g. `tcp_congestion_ops`); the loader finds the kernel's.
+    pub type_id: u32,
+    /// The struct's bytes as initialized in the object (function pointers zero).
+    pub data: Vec<u8>,
+    /// Function pointer members set to programs, by offset.
+    pub programs: Vec<StructOpsProgram>,
 }
 
 /// A map definition.
@@ -93,6 +117,8 @@ pub struct MapDef {
     pub def_size: u64,
     /// BTF encoding or legacy layout.
     pub origin: MapOrigin,
+    /// The contents of a struct_ops map.
+    pub struct_ops: Option<StructOps>,
 }
 
 impl MapDef {
@@ -115,6 +141,7 @@ impl MapDef {
             section_offset: 0,
             def_size: 0,
             origin,
+            struct_ops: None,
         }
     }
 
@@ -138,6 +165,8 @@ pub(super) struct Maps {
     pub maps: Vec<MapDef>,
     /// (ELF section index, byte offset of the definition) → index into `maps`.
     pub index: HashMap<(usize, u64), usize>,
+    /// The map names.
+    pub names: HashSet<String>,
 }
 
 /// Collect the legacy maps (first, as libbpf 0.x ordered them) and the BTF-defined maps.
@@ -150,11 +179,13 @@ pub(super) fn collect(
     let mut out = Maps {
         maps: Vec::new(),
         index: HashMap::new(),
+        names: HashSet::new(),
     };
     for (i, role) in roles.iter().enumerate() {
         if *role == SecRole::LegacyMaps {
             for (off, def) in legacy_maps(elf, i)? {
                 out.index.insert((i, off), out.maps.len());
+                out.names.insert(def.name.clone());
                 out.maps.push(def);
             }
         }
@@ -162,6 +193,11 @@ pub(super) fn collect(
     for (i, role) in roles.iter().enumerate() {
         if *role == SecRole::BtfMaps {
             super::btf_maps::collect(elf, roles, i, btf, progs, &mut out)?;
+        }
+    }
+    for (i, role) in roles.iter().enumerate() {
+        if *role == SecRole::StructOps {
+            super::struct_ops::collect(elf, roles, i, btf, progs, &mut out)?;
         }
     }
     Ok(out)

@@ -28,6 +28,7 @@ mod maps;
 mod program;
 mod relocs;
 pub mod section;
+mod struct_ops;
 
 #[cfg(test)]
 mod fixture_data_tests;
@@ -36,14 +37,20 @@ mod fixture_progs_tests;
 #[cfg(test)]
 mod fixture_tests;
 #[cfg(test)]
+mod malformed_tests;
+#[cfg(test)]
 mod section_tests;
+#[cfg(test)]
+mod third_party_tests;
 
 use std::path::Path;
 
 pub use data::{internal_map_name, DataKind, DataSection, VarLinkage, VarValue, Variable};
 pub use error::ObjectError;
 pub use externs::{Extern, ExternKind, KconfigType};
-pub use maps::{Iproute2Fields, MapDef, MapOrigin, Pinning, SlotTarget};
+pub use maps::{
+    Iproute2Fields, MapDef, MapOrigin, Pinning, SlotTarget, StructOps, StructOpsProgram,
+};
 pub use program::{Binding, Function, ProgSection, Program};
 pub use relocs::{Reloc, RelocTarget};
 pub use section::{find_sec_def, AutoAttach, SecDef, SecFlags, SecInfo};

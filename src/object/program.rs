@@ -229,21 +229,18 @@ pub(super) struct Progs {
     pub programs: Vec<Program>,
     /// By ELF section index: the program section index.
     pub by_elf: Vec<Option<usize>>,
+    /// Program index by name (the first of a name).
+    pub by_name: HashMap<String, usize>,
 }
 
 impl Progs {
-    /// The entry program whose function starts at byte `value` of ELF section `elf_idx` and is
-    /// named `name`.
+    /// The entry program named `name` whose function starts at byte `value` of ELF section
+    /// `elf_idx`.
     pub fn entry_at(&self, elf_idx: usize, value: u64, name: &str) -> Option<&Program> {
         let si = (*self.by_elf.get(elf_idx)?)?;
-        self.programs.iter().find(|p| {
-            p.name == name
-                && p.section == si
-                && self
-                    .functions
-                    .get(p.function)
-                    .is_some_and(|f| f.insn_off as u64 * 8 == value)
-        })
+        let p = self.programs.get(*self.by_name.get(name)?)?;
+        let f = self.functions.get(p.function)?;
+        (p.section == si && f.insn_off as u64 * 8 == value).then_some(p)
     }
 }
 
@@ -258,6 +255,7 @@ pub(super) fn collect(
         functions: Vec::new(),
         programs: Vec::new(),
         by_elf: vec![None; elf.sections.len()],
+        by_name: HashMap::new(),
     };
     for (elf_idx, role) in roles.iter().enumerate() {
         if *role != SecRole::Exec {
@@ -289,6 +287,9 @@ pub(super) fn collect(
             let fi = out.functions.len();
             if !is_text && f.is_global() {
                 f.program = Some(out.programs.len());
+                out.by_name
+                    .entry(f.name.clone())
+                    .or_insert(out.programs.len());
                 out.programs
                     .push(Program::new(f.name.clone(), sec_name.clone(), fi, si));
             }
@@ -342,6 +343,15 @@ fn section_functions(
     }
     syms.sort_by(|a, b| a.value.cmp(&b.value).then_with(|| a.name.cmp(&b.name)));
     let sec_bytes = n_insns as u64 * 8;
+    // Where the next function (at a larger offset) starts, for symbols without a size.
+    let mut next_start = vec![sec_bytes; syms.len()];
+    for k in (0..syms.len().saturating_sub(1)).rev() {
+        next_start[k] = if syms[k + 1].value > syms[k].value {
+            syms[k + 1].value
+        } else {
+            next_start[k + 1]
+        };
+    }
     let mut out = Vec::with_capacity(syms.len());
     for (k, s) in syms.iter().enumerate() {
         let bad = |problem: String| ObjectError::symbol(sec_name, &s.name, problem);
@@ -352,13 +362,7 @@ fn section_functions(
             )));
         }
         let size = if s.size == 0 {
-            // No size: up to the next function or the section end.
-            let next = syms[k + 1..]
-                .iter()
-                .map(|n| n.value)
-                .find(|&v| v > s.value)
-                .unwrap_or(sec_bytes);
-            next.saturating_sub(s.value)
+            next_start[k].saturating_sub(s.value)
         } else {
             s.size
         };

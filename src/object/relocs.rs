@@ -112,7 +112,7 @@ pub(super) fn collect(
             if r_type == R_BPF_NONE {
                 continue;
             }
-            relocs.push(ctx.decode(&*sections, si, off, sym, r_type)?);
+            relocs.push(ctx.decode(sections, data, si, off, sym, r_type)?);
         }
         let sec = &mut sections[si];
         sec.relocs.extend(relocs);
@@ -139,6 +139,7 @@ impl Ctx<'_, '_> {
     fn decode(
         &self,
         sections: &[ProgSection],
+        data: &[DataSection],
         si: usize,
         off: u64,
         sym_idx: usize,
@@ -237,7 +238,7 @@ impl Ctx<'_, '_> {
         match self.roles.get(shndx) {
             Some(SecRole::Arena) => Ok(reloc(RelocTarget::Arena { offset })),
             Some(SecRole::JumpTables) => Ok(reloc(RelocTarget::JumpTable { offset })),
-            Some(SecRole::BtfMaps | SecRole::LegacyMaps) => {
+            Some(SecRole::BtfMaps | SecRole::LegacyMaps | SecRole::StructOps) => {
                 // A map symbol's value is its definition's offset; a section symbol (static
                 // map) adds the instruction's imm.
                 let at = if sym.typ == STT_SECTION {
@@ -258,6 +259,13 @@ impl Ctx<'_, '_> {
                     .copied()
                     .flatten()
                     .ok_or_else(|| bad("data section not collected".into()))?;
+                let size = data.get(d).map_or(0, |s| s.size() as u64);
+                if offset > size {
+                    return Err(bad(format!(
+                        "offset {offset} is past the end of {} ({size} bytes)",
+                        self.elf.section_name(shndx)
+                    )));
+                }
                 Ok(reloc(RelocTarget::Data { section: d, offset }))
             }
             _ => Err(bad(format!(
