@@ -108,7 +108,10 @@ pub(super) fn collect(
                 format!("definition at {off}+{size} crosses the end of .maps"),
             ));
         };
-        check_zero(&name, body, off, &rel_offsets)?;
+        // libbpf ignores a definition's bytes; so do we, with a warning.
+        if let Err(w) = check_zero(&name, body, off, &rel_offsets) {
+            out.warnings.push(w);
+        }
         let parsed = parse_def(btf, &name, def_t.id(), true)?;
         let mut def = parsed.def;
         def.section = sec.to_string();

@@ -427,6 +427,7 @@ pub(super) fn parse(data: &[u8], name: &str) -> Result<Object, ObjectError> {
         functions: progs.functions,
         programs: progs.programs,
         maps: maps.maps,
+        warnings: maps.warnings,
         data_sections,
         externs: ext.externs,
         arena_data,

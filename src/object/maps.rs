@@ -167,6 +167,8 @@ pub(super) struct Maps {
     pub index: HashMap<(usize, u64), usize>,
     /// The map names.
     pub names: HashSet<String>,
+    /// What libbpf tolerates but is suspicious (kept on the object).
+    pub warnings: Vec<ObjectError>,
 }
 
 /// Collect the legacy maps (first, as libbpf 0.x ordered them) and the BTF-defined maps.
@@ -177,6 +179,7 @@ pub(super) fn collect(
     progs: &Progs,
 ) -> Result<Maps, ObjectError> {
     let mut out = Maps {
+        warnings: Vec::new(),
         maps: Vec::new(),
         index: HashMap::new(),
         names: HashSet::new(),

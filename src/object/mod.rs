@@ -64,6 +64,7 @@ pub struct Object {
     pub(crate) name: String,
     pub(crate) byte_order: ByteOrder,
     pub(crate) datasec_layout: crate::btf::DatasecLayout,
+    pub(crate) warnings: Vec<ObjectError>,
     pub(crate) license: Option<String>,
     pub(crate) kern_version: Option<u32>,
     pub(crate) btf: Option<Btf>,
@@ -106,6 +107,12 @@ impl Object {
     /// The object's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// What the parser noticed but tolerates, as libbpf does (e.g. a `.maps` definition
+    /// initialized with bytes other than `values`).
+    pub fn warnings(&self) -> &[ObjectError] {
+        &self.warnings
     }
 
     /// The ELF facts the DATASEC fix-up needs before the object's BTF is uploaded (section
