@@ -434,7 +434,7 @@ pub fn attach_auto_with(
             &KprobeOptions {
                 retprobe: is_return,
                 offset,
-                cookie: 0,
+                ..Default::default()
             },
         ),
         AttachTarget::Ksyscall { name } => prog.attach_ksyscall(name, is_return, 0),

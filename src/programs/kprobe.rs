@@ -17,6 +17,7 @@ use super::glob::{glob_match, is_glob};
 use super::link::{Link, PerfEvent};
 use super::perf_event::attach_perf;
 use super::tracefs::{create_dynamic_event, probe_event_name, tracefs_root};
+use super::xdp::AttachMethod;
 use super::{probe, Program};
 
 /// Options of a kprobe.
@@ -28,6 +29,10 @@ pub struct KprobeOptions {
     pub offset: u64,
     /// BPF cookie (5.15).
     pub cookie: u64,
+    /// Perf link or `PERF_EVENT_IOC_SET_BPF`.
+    pub method: AttachMethod,
+    /// Create the probe through `<tracefs>/kprobe_events` even when the kprobe PMU exists.
+    pub force_tracefs: bool,
 }
 
 /// The functions of a kprobe.multi link.
@@ -68,7 +73,8 @@ impl Program {
         }
         let cname = CString::new(function)
             .map_err(|_| self.unsupported(&target, "the function name holds a NUL"))?;
-        let perf = match probe::pmu_type("kprobe") {
+        let pmu = probe::pmu_type("kprobe").filter(|_| !opts.force_tracefs);
+        let perf = match pmu {
             Some(pmu) => {
                 let mut config = 0u64;
                 if opts.retprobe {
@@ -82,7 +88,7 @@ impl Program {
             }
             None => self.legacy_kprobe(function, opts, &target)?,
         };
-        attach_perf(self, perf, opts.cookie, target)
+        attach_perf(self, perf, opts.cookie, opts.method, target)
     }
 
     fn legacy_kprobe(
@@ -133,8 +139,8 @@ impl Program {
             &function,
             &KprobeOptions {
                 retprobe,
-                offset: 0,
                 cookie,
+                ..Default::default()
             },
         )
     }

@@ -74,6 +74,7 @@ pub use program::{enable_run_stats, Program, ProgramInfo, RunStats};
 pub use struct_ops::attach_struct_ops;
 pub use tc::{Position, TcDirection, TcOptions};
 pub use tracefs::tracefs_root;
+pub use tracepoint::TracepointOptions;
 pub use uprobe::{UprobeLocation, UprobeMultiLocations, UprobeMultiOptions, UprobeOptions};
 pub use usdt::{UsdtError, UsdtMaps, UsdtNote, UsdtOptions, UsdtSite};
 pub use usdt_args::{UsdtArg, UsdtArgLocation, UsdtSpecLayout};

@@ -12,16 +12,24 @@ use crate::syscall::{
 
 use super::error::{AttachError, Result};
 use super::link::{Inner, Link, PerfEvent};
+use super::xdp::AttachMethod;
 use super::{probe, Program};
 
-/// Attaches `prog` to the perf event `perf` (tracepoint, kprobe, uprobe or sampling event).
+/// Attaches `prog` to the perf event `perf` (tracepoint, kprobe, uprobe or sampling event):
+/// a perf link (5.15), or `PERF_EVENT_IOC_SET_BPF` + `ENABLE`.
 pub(crate) fn attach_perf(
     prog: &Program,
     perf: PerfEvent,
     cookie: u64,
+    method: AttachMethod,
     target: String,
 ) -> Result<Link> {
-    if probe::perf_link() {
+    let use_link = match method {
+        AttachMethod::Link => true,
+        AttachMethod::Legacy => false,
+        AttachMethod::Auto => probe::perf_link(),
+    };
+    if use_link {
         let mut req = LinkCreate::new(
             prog.as_fd(),
             LinkTarget::Fd(perf.fd.as_fd()),
@@ -131,6 +139,8 @@ pub struct PerfEventOptions {
     pub inherit: bool,
     /// BPF cookie (5.15).
     pub cookie: u64,
+    /// Perf link or `PERF_EVENT_IOC_SET_BPF`.
+    pub method: AttachMethod,
 }
 
 impl PerfEventOptions {
@@ -142,6 +152,7 @@ impl PerfEventOptions {
             scope: PerfScope::AllCpus,
             inherit: false,
             cookie: 0,
+            method: AttachMethod::Auto,
         }
     }
 }
@@ -218,7 +229,7 @@ impl Program {
                     source,
                 })?;
             let perf = PerfEvent { fd, dynamic: None };
-            parts.push(attach_perf(self, perf, opts.cookie, where_)?);
+            parts.push(attach_perf(self, perf, opts.cookie, opts.method, where_)?);
         }
         if parts.len() == 1 {
             return Ok(parts.remove(0));
@@ -236,6 +247,7 @@ impl Program {
                 dynamic: None,
             },
             cookie,
+            AttachMethod::Auto,
             "perf event".into(),
         )
     }

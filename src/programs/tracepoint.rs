@@ -10,17 +10,32 @@ use super::error::{AttachError, Result};
 use super::link::{Link, PerfEvent};
 use super::perf_event::attach_perf;
 use super::tracefs::{event_id, EventIdError};
+use super::xdp::AttachMethod;
 use super::Program;
+
+/// Options of a tracepoint attachment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TracepointOptions {
+    /// BPF cookie (5.15).
+    pub cookie: u64,
+    /// Perf link or `PERF_EVENT_IOC_SET_BPF`.
+    pub method: AttachMethod,
+}
 
 impl Program {
     /// Attaches this tracepoint program to tracepoint `category/name`
     /// (`syscalls`/`sys_enter_openat`), for every process.
     pub fn attach_tracepoint(&self, category: &str, name: &str) -> Result<Link> {
-        self.attach_tracepoint_with(category, name, 0)
+        self.attach_tracepoint_with(category, name, &TracepointOptions::default())
     }
 
-    /// [`attach_tracepoint`](Program::attach_tracepoint) with a BPF cookie (5.15).
-    pub fn attach_tracepoint_with(&self, category: &str, name: &str, cookie: u64) -> Result<Link> {
+    /// [`attach_tracepoint`](Program::attach_tracepoint) with options.
+    pub fn attach_tracepoint_with(
+        &self,
+        category: &str,
+        name: &str,
+        opts: &TracepointOptions,
+    ) -> Result<Link> {
         let target = format!("tracepoint {category}/{name}");
         if self.prog_type() != ProgType::TRACEPOINT && self.prog_type() != ProgType::PERF_EVENT {
             return Err(self.wrong_type(&target, "BPF_PROG_TYPE_TRACEPOINT"));
@@ -35,7 +50,13 @@ impl Program {
         // Every process: pid -1 needs a CPU; the program runs on all CPUs regardless.
         let fd = perf_event_open(&PerfEventAttr::tracepoint(id), -1, 0, None)
             .map_err(self.attach_err(&target))?;
-        attach_perf(self, PerfEvent { fd, dynamic: None }, cookie, target)
+        attach_perf(
+            self,
+            PerfEvent { fd, dynamic: None },
+            opts.cookie,
+            opts.method,
+            target,
+        )
     }
 
     pub(crate) fn event_error(&self, target: &str, e: EventIdError) -> AttachError {

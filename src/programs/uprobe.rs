@@ -17,6 +17,7 @@ use super::error::{AttachError, Result};
 use super::link::{Link, PerfEvent};
 use super::perf_event::attach_perf;
 use super::tracefs::{create_dynamic_event, probe_event_name, tracefs_root};
+use super::xdp::AttachMethod;
 use super::{probe, Program};
 
 /// Where in the binary a uprobe goes.
@@ -44,6 +45,10 @@ pub struct UprobeOptions {
     pub ref_ctr_offset: u64,
     /// BPF cookie (5.15).
     pub cookie: u64,
+    /// Perf link or `PERF_EVENT_IOC_SET_BPF`.
+    pub method: AttachMethod,
+    /// Create the probe through `<tracefs>/uprobe_events` even when the uprobe PMU exists.
+    pub force_tracefs: bool,
 }
 
 /// The probe sites of a uprobe.multi link.
@@ -126,7 +131,8 @@ impl Program {
         let pid = opts.pid.unwrap_or(-1);
         // A probe for every process needs one CPU; the program runs on all of them.
         let cpu = if pid == -1 { 0 } else { -1 };
-        let perf = if let Some(pmu) = probe::pmu_type("uprobe") {
+        let pmu = probe::pmu_type("uprobe").filter(|_| !opts.force_tracefs);
+        let perf = if let Some(pmu) = pmu {
             let mut config = 0u64;
             if opts.retprobe {
                 let bit = probe::pmu_retprobe_bit("uprobe").unwrap_or(0);
@@ -148,7 +154,7 @@ impl Program {
         } else {
             self.legacy_uprobe(path, offset, opts, pid, cpu, &target)?
         };
-        attach_perf(self, perf, opts.cookie, target)
+        attach_perf(self, perf, opts.cookie, opts.method, target)
     }
 
     fn legacy_uprobe(

@@ -624,10 +624,10 @@ impl Program {
                 let mut parts = Vec::with_capacity(sites.len());
                 for (site, &id) in sites.iter().zip(&site_ids) {
                     let uopts = UprobeOptions {
-                        retprobe: false,
                         pid,
                         ref_ctr_offset: site.sema_offset,
                         cookie: if use_cookie { u64::from(id) } else { 0 },
+                        ..Default::default()
                     };
                     let where_ = format!("{target} at {:#x}", site.file_offset);
                     parts.push(self.attach_uprobe_at(&path, site.file_offset, &uopts, where_)?);
