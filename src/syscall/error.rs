@@ -27,6 +27,11 @@ pub enum Call {
     Read(&'static str),
     /// `fcntl(F_DUPFD_CLOEXEC)` moving a new fd above 2.
     DupFd,
+    /// `setsockopt(2)`, by option name (`SO_ATTACH_BPF`).
+    Setsockopt(&'static str),
+    /// An rtnetlink request, by message type (`RTM_SETLINK`), or the netlink socket calls
+    /// around it.
+    Netlink(&'static str),
 }
 
 impl fmt::Display for Call {
@@ -39,6 +44,8 @@ impl fmt::Display for Call {
             Call::Mmap => f.write_str("mmap"),
             Call::Read(path) => write!(f, "reading {path}"),
             Call::DupFd => f.write_str("fcntl(F_DUPFD_CLOEXEC)"),
+            Call::Setsockopt(name) => write!(f, "setsockopt({name})"),
+            Call::Netlink(name) => write!(f, "netlink {name}"),
         }
     }
 }
@@ -73,6 +80,8 @@ pub enum Hint {
     BadArgument(&'static str),
     /// A fixed explanation of this errno for this call.
     Note(&'static str),
+    /// What the kernel itself said (a netlink extended acknowledgement).
+    Kernel(String),
 }
 
 impl fmt::Display for Hint {
@@ -107,6 +116,7 @@ impl fmt::Display for Hint {
             ),
             Hint::BadArgument(why) => write!(f, "{why}; call not made"),
             Hint::Note(text) => f.write_str(text),
+            Hint::Kernel(text) => write!(f, "the kernel says: {text}"),
         }
     }
 }

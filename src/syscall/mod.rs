@@ -53,11 +53,13 @@ mod info;
 mod link;
 mod map;
 mod mmap;
+mod netlink;
 mod obj;
 mod perf;
 mod pod;
 mod process;
 mod prog;
+mod sockopt;
 mod stats;
 mod sys;
 pub mod testing;
@@ -101,6 +103,11 @@ pub use map::{
     map_lookup_elem, map_update_elem, MapCreate, MapCreateAttr, MapElemAttr, MapFd, MapLayout,
 };
 pub use mmap::{map_mmap, page_size, MappedFile, MmapRegion, Protection};
+pub use netlink::{
+    netlink_clsact_add, netlink_clsact_del, netlink_tc_filter_add, netlink_tc_filter_del,
+    netlink_tc_filters, netlink_xdp_attach, netlink_xdp_query, TcFilter, TcFilterAdd, XdpFlags,
+    XdpState, ETH_P_ALL, TC_H_CLSACT, TC_PARENT_EGRESS, TC_PARENT_INGRESS,
+};
 pub use obj::{
     btf_get_fd_by_id, btf_get_next_id, btf_ids, get_fd_by_id, get_next_id, ids, link_get_fd_by_id,
     link_get_next_id, link_ids, map_get_fd_by_id, map_get_next_id, map_ids, obj_get, obj_get_at,
@@ -118,6 +125,9 @@ pub use process::{pidfd_open, PIDFD_THREAD};
 pub use prog::{
     prog_bind_map, prog_load, prog_test_run, ExtInfo, ProgBindMapAttr, ProgLoad, ProgLoadAttr,
     TestRun, TestRunAttr, TestRunOutput, PROG_LOAD_ATTEMPTS,
+};
+pub use sockopt::{
+    socket_attach_bpf, socket_attach_reuseport_bpf, socket_detach_bpf, socket_detach_reuseport_bpf,
 };
 pub use stats::{enable_stats, EnableStatsAttr};
 pub use sys::{obj_name, Pod, OBJ_NAME_LEN};
