@@ -180,7 +180,13 @@ impl SyscallError {
     /// A failed `bpf(2)` call, with the attribute bytes sent so that a too-new non-zero field
     /// can be named.
     pub(crate) fn bpf(command: Command, errno: Errno, attr: &[u8], fields: &[Field]) -> Self {
-        let mut err = SyscallError::new(Call::Bpf(command), errno);
+        SyscallError::bpf_code(command, errno as i32, attr, fields)
+    }
+
+    /// [`SyscallError::bpf`] from a raw errno value (which may be `ENOTSUPP`).
+    pub(crate) fn bpf_code(command: Command, code: i32, attr: &[u8], fields: &[Field]) -> Self {
+        let mut err = SyscallError::from_code(Call::Bpf(command), code);
+        let errno = err.errno;
         if matches!(errno, Errno::E2BIG | Errno::EINVAL) {
             if let Some(f) = newest_nonzero_field(attr, fields) {
                 let running = KernelVersion::running();
@@ -291,6 +297,12 @@ mod tests {
         );
         let e = SyscallError::from_code(Call::Bpf(Command::PROG_LOAD), ENOTSUPP);
         assert!(e.to_string().contains("ENOTSUPP (524)"));
+        assert!(e.is_not_supported());
+        let e = SyscallError::bpf_code(Command::MAP_LOOKUP_BATCH, ENOTSUPP, &[], &[]);
+        assert_eq!(
+            e.code, ENOTSUPP,
+            "the kernel's 524 survives the choke point"
+        );
         assert!(e.is_not_supported());
         let e = SyscallError::new(Call::Bpf(Command::PROG_LOAD), Errno::ENOSPC);
         assert!(e.to_string().contains("log_true_size"));

@@ -118,12 +118,17 @@ pub(crate) enum Ret {
 ///
 /// Every pointer stored in `attr` must be valid, for the whole call, for the reads and writes
 /// that `cmd` makes through it (the lengths stored next to each pointer bound them).
-pub(crate) unsafe fn sys_bpf(cmd: Command, attr: &mut [u8]) -> std::result::Result<Ret, Errno> {
+///
+/// Errors are raw errno values: `Errno` cannot hold the kernel-internal `ENOTSUPP` (524),
+/// which several map commands return.
+pub(crate) unsafe fn sys_bpf(cmd: Command, attr: &mut [u8]) -> std::result::Result<Ret, i32> {
     if let Some(reply) = testing::call_fake(cmd, attr) {
-        return reply.map(|r| match r {
-            testing::FakeReply::Value(v) => Ret::FakeValue(v),
-            testing::FakeReply::Fd(fd) => Ret::FakeFd(fd),
-        });
+        return reply
+            .map(|r| match r {
+                testing::FakeReply::Value(v) => Ret::FakeValue(v),
+                testing::FakeReply::Fd(fd) => Ret::FakeFd(fd),
+            })
+            .map_err(|e| e as i32);
     }
     // SAFETY: `attr` is a live, exclusively borrowed buffer of `attr.len()` bytes; the caller
     // guarantees the pointers inside it.
@@ -136,7 +141,7 @@ pub(crate) unsafe fn sys_bpf(cmd: Command, attr: &mut [u8]) -> std::result::Resu
         )
     };
     if ret < 0 {
-        Err(Errno::last())
+        Err(Errno::last_raw())
     } else {
         Ok(Ret::Kernel(ret))
     }
@@ -168,7 +173,7 @@ pub(crate) unsafe fn bpf_value_fields<A: Pod>(
         Ok(Ret::Kernel(v) | Ret::FakeValue(v)) => Ok(v),
         // A fake answering a plain command with an fd: the value is 0, the fd is dropped.
         Ok(Ret::FakeFd(_)) => Ok(0),
-        Err(errno) => Err(SyscallError::bpf(cmd, errno, attr.as_bytes(), fields)),
+        Err(code) => Err(SyscallError::bpf_code(cmd, code, attr.as_bytes(), fields)),
     }
 }
 
@@ -199,7 +204,7 @@ pub(crate) unsafe fn bpf_fd_fields<A: Pod>(
         Ok(Ret::FakeFd(fd)) => fd,
         // A fake must hand over a real fd for an fd-returning command.
         Ok(Ret::FakeValue(_)) => return Err(SyscallError::bpf(cmd, Errno::EBADF, &[], &[])),
-        Err(errno) => return Err(SyscallError::bpf(cmd, errno, attr.as_bytes(), fields)),
+        Err(code) => return Err(SyscallError::bpf_code(cmd, code, attr.as_bytes(), fields)),
     };
     fd.move_above_stdio()
 }
