@@ -65,6 +65,74 @@ pub fn load_as(prog_type: ProgType, attach: AttachType, insns: &[Insn], name: &s
     }
 }
 
+/// Loads a program made of functions starting at `funcs` (instruction indices, the first
+/// 0): programs with callbacks (`bpf_loop`, `bpf_user_ringbuf_drain`) need BTF func_info,
+/// here a minimal `int f(void)` per function.
+pub fn load_funcs(prog_type: ProgType, insns: &[Insn], name: &str, funcs: &[u32]) -> OwnedFd {
+    use oxbpf::btf::FuncLinkage;
+    let mut b = BtfBuilder::new();
+    let int = b.add(TypeDef::named(
+        "int",
+        TypeBody::Int {
+            size: 4,
+            info: IntInfo {
+                signed: true,
+                char: false,
+                bool: false,
+                offset: 0,
+                bits: 32,
+            },
+        },
+    ));
+    let proto = b.add(TypeDef::anon(TypeBody::FuncProto {
+        ret: int,
+        params: vec![],
+    }));
+    let mut records = Vec::new();
+    for (i, &off) in funcs.iter().enumerate() {
+        let id = b.add(TypeDef::named(
+            format!("f{i}"),
+            TypeBody::Func {
+                proto,
+                linkage: FuncLinkage::Static,
+            },
+        ));
+        records.extend_from_slice(&off.to_ne_bytes());
+        records.extend_from_slice(&id.to_ne_bytes());
+    }
+    let bytes = b.to_bytes().unwrap();
+    let btf = btf_load(&mut BtfLoad {
+        btf: &bytes,
+        ..Default::default()
+    })
+    .expect("BTF_LOAD");
+    let mut log = vec![0u8; 1 << 20];
+    let mut req = ProgLoad {
+        prog_type,
+        insns,
+        license: c"GPL",
+        name,
+        btf_fd: Some(btf.as_fd()),
+        func_info: Some(ExtInfo {
+            data: &records,
+            rec_size: 8,
+        }),
+        log_level: LogLevel::LEVEL1,
+        log_buf: Some(&mut log),
+        ..Default::default()
+    };
+    match prog_load(&mut req) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            panic!(
+                "loading {name}: {e}\n{}",
+                String::from_utf8_lossy(&log[..end])
+            );
+        }
+    }
+}
+
 /// Runs a socket filter (or other skb program) on a 64-byte packet `repeat` times.
 pub fn run_skb(prog: BorrowedFd<'_>, repeat: u32) -> u32 {
     prog_test_run(
