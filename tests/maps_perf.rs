@@ -221,6 +221,6 @@ fn records_wrapping_the_ring_arrive_whole() {
         .unwrap();
         assert_eq!(got, (seq - 30..seq).collect::<Vec<_>>());
     }
-    // 300 records of 112 bytes went around a 4096-byte ring 8 times.
-    assert!(300 * 112 > 8 * 4096);
+    // 300 records of 112 bytes went around the 4096-byte ring 8 times, and a record
+    // straddles the end on most rounds: those came through the scratch copy.
 }
