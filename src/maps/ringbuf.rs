@@ -1,23 +1,5 @@
 //! [`RingBuf`]: the consumer of a `BPF_MAP_TYPE_RINGBUF` (5.8), and [`RingBufPoller`] over
 //! several.
-//!
-//! The map fd is mapped in two parts: the consumer page read-write (user space publishes how
-//! far it has read), and the producer page plus the data pages, mapped twice back to back,
-//! read-only. Records are an 8-byte header (`u32` length with bit 31 BUSY — still being
-//! written — and bit 30 DISCARD, then 4 bytes the kernel uses) followed by the data, 8-byte
-//! aligned. Thanks to the double mapping, a record that wraps around the end of the ring is
-//! contiguous in memory, so records are handed out as borrowed slices, never copied.
-//!
-//! The consumer loop: acquire-load the producer position; while behind it, acquire-load the
-//! header at the consumer position; stop at a BUSY record (records are consumed in order);
-//! skip DISCARD records; advance by the aligned length. Every length is checked against
-//! what the producer published (a corrupt header is an error, never an out-of-bounds read).
-//! The consumer position is published (release-store) in batches — every
-//! [`commit interval`](RingBuf::set_commit_interval) bytes, whenever the ring is found empty
-//! or blocked on a BUSY record, and on drop — never past a record still borrowed.
-//!
-//! Blocking waits use `poll(2)` on the map fd (readable while unread data is published), so
-//! [`RingBuf`] also works with any event loop through [`AsFd`].
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr::NonNull;
@@ -39,7 +21,7 @@ pub(crate) const DISCARD: u32 = 1 << 30;
 /// `BPF_RINGBUF_HDR_SZ`.
 pub(crate) const HDR: u64 = 8;
 
-/// The reader of a ring buffer map. See the [module docs](self) for the protocol.
+/// The reader of a ring buffer map (`BPF_MAP_TYPE_RINGBUF`, 5.8).
 ///
 /// ```no_run
 /// use oxbpf::maps::{Map, RingBuf};
@@ -57,6 +39,24 @@ pub(crate) const HDR: u64 = 8;
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// The map fd is mapped in two parts: the consumer page read-write (user space publishes how
+/// far it has read), and the producer page plus the data pages, mapped twice back to back,
+/// read-only. Records are an 8-byte header (`u32` length with bit 31 BUSY — still being
+/// written — and bit 30 DISCARD, then 4 bytes the kernel uses) followed by the data, 8-byte
+/// aligned. Thanks to the double mapping, a record that wraps around the end of the ring is
+/// contiguous in memory, so records are handed out as borrowed slices, never copied.
+///
+/// The consumer loop: acquire-load the producer position; while behind it, acquire-load the
+/// header at the consumer position; stop at a BUSY record (records are consumed in order);
+/// skip DISCARD records; advance by the aligned length. Every length is checked against
+/// what the producer published (a corrupt header is an error, never an out-of-bounds read).
+/// The consumer position is published (release-store) in batches — every
+/// [`commit interval`](RingBuf::set_commit_interval) bytes, whenever the ring is found empty
+/// or blocked on a BUSY record, and on drop — never past a record still borrowed.
+///
+/// Blocking waits use `poll(2)` on the map fd (readable while unread data is published), so
+/// [`RingBuf`] also works with any event loop through [`AsFd`].
 #[derive(Debug)]
 pub struct RingBuf {
     map: Map,
