@@ -516,3 +516,53 @@ fn ring_buffer_refuses_other_maps() {
         "rounded up like libbpf"
     );
 }
+
+#[test]
+fn edge_triggered_event_loop_never_misses_a_wakeup() {
+    let _serial = common::serial();
+    require_bpf!();
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+    // What an async runtime does with `AsFd`: drain until `None`, then wait for an edge.
+    let mut rb = ring("mp_rb_edge", 1 << 16);
+    let state = producer_state(u64::MAX);
+    let prog = load(
+        ProgType::SOCKET_FILTER,
+        &ring_producer(&rb, &state, 8, None),
+        "mp_rb_edge",
+    );
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
+    epoll
+        .add(
+            rb.as_fd(),
+            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, 0),
+        )
+        .unwrap();
+    // 1 to 3 records per run, 300 runs, pauses now and then: 600 records, many idle edges.
+    const RUNS: u64 = 300;
+    const TOTAL: u64 = 600;
+    let producer = std::thread::spawn(move || {
+        for i in 0..RUNS {
+            run_skb(prog.as_fd(), 1 + (i % 3) as u32);
+            if i % 7 == 0 {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        }
+        read_state(&state)[0]
+    });
+    let mut got = 0u64;
+    let mut events = [EpollEvent::empty()];
+    loop {
+        while let Some(r) = rb.next().unwrap() {
+            assert_eq!(seq(r), got);
+            got += 1;
+        }
+        if got == TOTAL {
+            break;
+        }
+        // The producer is still going (it produces every few hundred microseconds): an
+        // empty `next()` must be followed by an edge.
+        let n = epoll.wait(&mut events, 2000u16).unwrap();
+        assert!(n > 0, "no wakeup within 2 s: lost at {got} of {TOTAL}");
+    }
+    assert_eq!(producer.join().unwrap(), TOTAL);
+}
