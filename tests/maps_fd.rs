@@ -706,3 +706,124 @@ fn sk_inode_cgrp_storage_keyed_by_fds() {
     }
     assert_eq!(common::fd_count(), before);
 }
+
+#[test]
+fn reuseport_sockarray_through_the_generic_map() {
+    let _serial = common::serial();
+    require_bpf!();
+    let before = common::fd_count();
+    in_netns(|| {
+        use nix::sys::socket::{
+            bind, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn,
+        };
+        use std::os::fd::AsRawFd;
+        let map = MapSpec::new(MapType::REUSEPORT_SOCKARRAY)
+            .name("mp_reuseport")
+            .key::<u32>()
+            .value::<u64>()
+            .max_entries(2)
+            .create()
+            .unwrap();
+        let sock = socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        setsockopt(&sock, sockopt::ReusePort, &true).unwrap();
+        bind(sock.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+        let fd = sock.as_raw_fd() as u64;
+        map.update(&0u32.to_ne_bytes(), &fd.to_ne_bytes(), ElemFlags::ANY)
+            .unwrap();
+        let cookie = u64::from_ne_bytes(
+            map.lookup_vec(&0u32.to_ne_bytes())
+                .unwrap()
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        assert_ne!(cookie, 0, "lookups return the socket cookie");
+        assert_eq!(map.lookup_vec(&1u32.to_ne_bytes()).unwrap(), None);
+        // A socket without SO_REUSEPORT is refused.
+        let plain = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let e = map
+            .update(
+                &1u32.to_ne_bytes(),
+                &(plain.as_raw_fd() as u64).to_ne_bytes(),
+                ElemFlags::ANY,
+            )
+            .unwrap_err();
+        assert_eq!(errno(&e), Some(Errno::EINVAL));
+        assert!(map.delete(&0u32.to_ne_bytes()).unwrap());
+    });
+    assert_eq!(common::fd_count(), before);
+}
+
+#[test]
+fn cgroup_storage_appears_on_attach() {
+    let _serial = common::serial();
+    require_bpf!();
+    let before = common::fd_count();
+    {
+        let Some(cg) = Cgroup2::new("cgstore") else {
+            return;
+        };
+        // Keyed by the cgroup id alone (8-byte keys, 5.9).
+        let map = MapSpec::new(MapType::CGROUP_STORAGE)
+            .name("mp_cg_storage")
+            .key::<u64>()
+            .value::<u64>()
+            .create()
+            .unwrap();
+        // cgroup_skb: lock (*(u64 *)bpf_get_local_storage(map, 0)) += 1; r0 = 1
+        let mut a = Asm::new();
+        a.extend(asm::ld_map_fd(R1, fd_of(&map)));
+        a.push(asm::mov64_imm(R2, 0));
+        a.push(asm::call_helper(81));
+        a.push(asm::mov64_imm(R1, 1));
+        a.push(asm::atomic_add64(R0, R1, 0));
+        a.push(asm::mov64_imm(R0, 1));
+        a.push(asm::exit());
+        let prog = load_as(
+            ProgType::CGROUP_SKB,
+            AttachType::CGROUP_INET_EGRESS,
+            &a.finish().unwrap(),
+            "mp_cg_storage",
+        );
+        let dir = std::fs::File::open(&cg.child).unwrap();
+        let id = std::os::unix::fs::MetadataExt::ino(&dir.metadata().unwrap());
+        assert_eq!(
+            map.lookup_vec(&id.to_ne_bytes()).unwrap(),
+            None,
+            "no storage before attaching"
+        );
+        prog_attach(&ProgAttach::new(
+            Target::Fd(dir.as_fd()),
+            prog.as_fd(),
+            AttachType::CGROUP_INET_EGRESS,
+        ))
+        .unwrap();
+        let hm = map.keys().map(Result::unwrap).collect::<Vec<_>>();
+        assert_eq!(
+            hm,
+            vec![id.to_ne_bytes().to_vec()],
+            "one storage, for the attached cgroup"
+        );
+        map.update(&id.to_ne_bytes(), &41u64.to_ne_bytes(), ElemFlags::ANY)
+            .unwrap();
+        assert_eq!(
+            map.lookup_vec(&id.to_ne_bytes()).unwrap(),
+            Some(41u64.to_ne_bytes().to_vec())
+        );
+        // It cannot be created or deleted from user space.
+        assert!(map.delete(&id.to_ne_bytes()).is_err());
+        prog_detach(&ProgDetach::new(
+            Target::Fd(dir.as_fd()),
+            Some(prog.as_fd()),
+            AttachType::CGROUP_INET_EGRESS,
+        ))
+        .unwrap();
+    }
+    assert_eq!(common::fd_count(), before);
+}
