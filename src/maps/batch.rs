@@ -43,10 +43,13 @@ fn remember_unsupported(op: Op, map: &Map) {
     }
 }
 
-/// Whether a failed batch call (having processed nothing) may mean "no batch support here".
-fn maybe_unsupported(e: &SyscallError, processed: u32) -> bool {
-    processed == 0
-        && (e.errno == Errno::EINVAL || e.code == ENOTSUPP || e.errno == Errno::EOPNOTSUPP)
+/// Whether a failed batch call may mean "no batch support here": ENOTSUPP/EOPNOTSUPP, or
+/// EINVAL, having processed nothing (the kernel leaves `count` as sent, `asked`, when it
+/// refuses up front, and writes how many it processed when an element fails).
+fn maybe_unsupported(e: &SyscallError, count: u32, asked: u32) -> bool {
+    e.code == ENOTSUPP
+        || e.errno == Errno::EOPNOTSUPP
+        || (e.errno == Errno::EINVAL && (count == 0 || count == asked))
 }
 
 /// Where a batch lookup continues. Start with [`BatchCursor::new`]; reuse it across calls
@@ -164,7 +167,7 @@ impl Map {
         ) {
             Ok(BatchStatus::More) => cursor.state = State::Kernel(out),
             Ok(BatchStatus::Done) => cursor.state = State::Done,
-            Err(e) if token.is_none() && maybe_unsupported(&e, count) => {
+            Err(e) if token.is_none() && maybe_unsupported(&e, count, n) => {
                 cursor.state = State::Elements(Vec::new());
                 let got = self.lookup_elements(op, cursor, n, keys, values, flags)?;
                 remember_unsupported(op, self);
@@ -254,7 +257,7 @@ impl Map {
         let mut count = n;
         match map_update_batch(self.map_fd(), keys, values, &mut count, flags) {
             Ok(()) => Ok(count as usize),
-            Err(e) if maybe_unsupported(&e, count) => {
+            Err(e) if maybe_unsupported(&e, count, n) => {
                 let done = per_element(n as usize)?;
                 remember_unsupported(Op::Update, self);
                 Ok(done)
@@ -289,7 +292,7 @@ impl Map {
         let mut count = n;
         match map_delete_batch(self.map_fd(), keys, &mut count, flags) {
             Ok(()) => Ok(count as usize),
-            Err(e) if maybe_unsupported(&e, count) => {
+            Err(e) if maybe_unsupported(&e, count, n) => {
                 let done = per_element(n as usize)?;
                 remember_unsupported(Op::Delete, self);
                 Ok(done)

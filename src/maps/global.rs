@@ -1,9 +1,5 @@
 //! [`MmapArray`]: an array map created `BPF_F_MMAPABLE` (what the loader makes of `.bss`,
 //! `.data`, `.rodata`), read and written through shared memory with no syscall.
-//!
-//! The values lie back to back in the mapping, each rounded up to 8 bytes; a global data
-//! section is one element, so a variable's offset in its `DATASEC` is its offset here. The
-//! loader maps names to `(offset, size)` from BTF; [`MmapArray::var`] checks both.
 
 use std::marker::PhantomData;
 
@@ -15,7 +11,12 @@ use super::error::{MapError, Result};
 use super::map::Map;
 
 /// An mmap'ed array map. Reads and writes are copies to and from memory that BPF programs
-/// share; loads and stores of aligned `u32`/`u64` are atomic (acquire/release).
+/// share; loads and stores of aligned `u32`/`u64` are atomic (acquire/release). This is
+/// what the loader makes of `.bss`, `.data` and `.rodata`.
+///
+/// The values lie back to back in the mapping, each rounded up to 8 bytes; a global data
+/// section is one element, so a variable's offset in its `DATASEC` is its offset here. The
+/// loader maps names to `(offset, size)` from BTF; [`MmapArray::var`] checks both.
 #[derive(Debug)]
 pub struct MmapArray {
     map: Map,

@@ -1,14 +1,5 @@
 //! [`PerfBuffer`]: the reader of a `PERF_EVENT_ARRAY` that programs write with
-//! `bpf_perf_event_output`: one perf ring per online CPU.
-//!
-//! For each online CPU it opens a `PERF_COUNT_SW_BPF_OUTPUT` software event (samples carry
-//! `PERF_SAMPLE_RAW`, one wakeup per sample by default), maps its ring (a metadata page,
-//! then `2^n` data pages, read-write so the kernel honours our tail), stores the event fd in
-//! the map at the CPU's index and watches it with epoll. Records: `PERF_RECORD_SAMPLE` (a
-//! `u32` size, then the raw bytes the program output, padded by the kernel to 8 bytes with
-//! the size word) and `PERF_RECORD_LOST` (how many samples the kernel dropped because the
-//! ring was full). Unlike BPF ring buffers, perf data pages are mapped once: a record that
-//! wraps around the end is copied into a scratch buffer, any other is borrowed in place.
+//! `bpf_perf_event_output`, one [`PerfRing`] per online CPU.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
@@ -273,6 +264,15 @@ impl Drop for PerfRing {
 /// })?;
 /// # Ok(()) }
 /// ```
+///
+/// For each online CPU it opens a `PERF_COUNT_SW_BPF_OUTPUT` software event (samples carry
+/// `PERF_SAMPLE_RAW`, one wakeup per sample by default), maps its ring (a metadata page,
+/// then `2^n` data pages, read-write so the kernel honours our tail), stores the event fd in
+/// the map at the CPU's index and watches it with epoll. Records: `PERF_RECORD_SAMPLE` (a
+/// `u32` size, then the raw bytes the program output, padded by the kernel to 8 bytes with
+/// the size word) and `PERF_RECORD_LOST` (how many samples the kernel dropped because the
+/// ring was full). Unlike BPF ring buffers, perf data pages are mapped once: a record that
+/// wraps around the end is copied into a scratch buffer, any other is borrowed in place.
 #[derive(Debug)]
 pub struct PerfBuffer {
     map: Map,

@@ -1,23 +1,5 @@
 //! [`RingBuf`]: the consumer of a `BPF_MAP_TYPE_RINGBUF` (5.8), and [`RingBufPoller`] over
 //! several.
-//!
-//! The map fd is mapped in two parts: the consumer page read-write (user space publishes how
-//! far it has read), and the producer page plus the data pages, mapped twice back to back,
-//! read-only. Records are an 8-byte header (`u32` length with bit 31 BUSY — still being
-//! written — and bit 30 DISCARD, then 4 bytes the kernel uses) followed by the data, 8-byte
-//! aligned. Thanks to the double mapping, a record that wraps around the end of the ring is
-//! contiguous in memory, so records are handed out as borrowed slices, never copied.
-//!
-//! The consumer loop: acquire-load the producer position; while behind it, acquire-load the
-//! header at the consumer position; stop at a BUSY record (records are consumed in order);
-//! skip DISCARD records; advance by the aligned length. Every length is checked against
-//! what the producer published (a corrupt header is an error, never an out-of-bounds read).
-//! The consumer position is published (release-store) in batches — every
-//! [`commit interval`](RingBuf::set_commit_interval) bytes, whenever the ring is found empty
-//! or blocked on a BUSY record, and on drop — never past a record still borrowed.
-//!
-//! Blocking waits use `poll(2)` on the map fd (readable while unread data is published), so
-//! [`RingBuf`] also works with any event loop through [`AsFd`].
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr::NonNull;
@@ -39,7 +21,7 @@ pub(crate) const DISCARD: u32 = 1 << 30;
 /// `BPF_RINGBUF_HDR_SZ`.
 pub(crate) const HDR: u64 = 8;
 
-/// The reader of a ring buffer map. See the [module docs](self) for the protocol.
+/// The reader of a ring buffer map (`BPF_MAP_TYPE_RINGBUF`, 5.8).
 ///
 /// ```no_run
 /// use oxbpf::maps::{Map, RingBuf};
@@ -57,6 +39,24 @@ pub(crate) const HDR: u64 = 8;
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// The map fd is mapped in two parts: the consumer page read-write (user space publishes how
+/// far it has read), and the producer page plus the data pages, mapped twice back to back,
+/// read-only. Records are an 8-byte header (`u32` length with bit 31 BUSY — still being
+/// written — and bit 30 DISCARD, then 4 bytes the kernel uses) followed by the data, 8-byte
+/// aligned. Thanks to the double mapping, a record that wraps around the end of the ring is
+/// contiguous in memory, so records are handed out as borrowed slices, never copied.
+///
+/// The consumer loop: acquire-load the producer position; while behind it, acquire-load the
+/// header at the consumer position; stop at a BUSY record (records are consumed in order);
+/// skip DISCARD records; advance by the aligned length. Every length is checked against
+/// what the producer published (a corrupt header is an error, never an out-of-bounds read).
+/// The consumer position is published (release-store) in batches — every
+/// [`commit interval`](RingBuf::set_commit_interval) bytes, whenever the ring is found empty
+/// or blocked on a BUSY record, and on drop — never past a record still borrowed.
+///
+/// Blocking waits use `poll(2)` on the map fd (readable while unread data is published), so
+/// [`RingBuf`] also works with any event loop through [`AsFd`].
 #[derive(Debug)]
 pub struct RingBuf {
     map: Map,
@@ -261,12 +261,20 @@ impl RingBuf {
     /// consumer position is then published).
     #[inline(never)]
     fn refresh(&mut self) -> Result<bool> {
-        let prod = self.load_prod();
-        let avail = prod.wrapping_sub(self.cons);
-        if avail == 0 {
+        let mut prod = self.load_prod();
+        if prod == self.cons {
+            // Going idle: publish our position, then look once more after a full fence.
+            // The kernel's commit is a full barrier followed by a read of our position, so
+            // either we see its record now or it sees our position and wakes the fd: an
+            // empty answer is exact, also for edge-triggered event loops.
             self.commit();
-            return Ok(false);
+            fence(Ordering::SeqCst);
+            prod = self.load_prod();
+            if prod == self.cons {
+                return Ok(false);
+            }
         }
+        let avail = prod.wrapping_sub(self.cons);
         if avail > self.size || avail % 8 != 0 {
             return Err(self.corrupt("producer position", prod));
         }
@@ -300,15 +308,16 @@ impl RingBuf {
                 continue;
             }
             let off = (self.cons & self.mask) as usize;
-            // SAFETY: `off < size`, within the first copy of the data pages, 8-aligned (the
-            // position only moves by multiples of 8 from an 8-aligned start, checked by
-            // `refresh`); the kernel writes the header word with atomic/release stores.
-            let hdr = unsafe {
-                (*self.data.as_ptr().add(off).cast::<AtomicU32>()).load(Ordering::Acquire)
-            };
+            let hdr = self.header(off);
             if hdr & BUSY != 0 {
+                // As in `refresh`: publish, fence, look again (the writer may just have
+                // committed; if not, it will see our position and wake the fd).
                 self.commit();
-                return Ok(None);
+                fence(Ordering::SeqCst);
+                if self.header(off) & BUSY != 0 {
+                    return Ok(None);
+                }
+                continue;
             }
             let len = u64::from(hdr & !(BUSY | DISCARD));
             let total = (len + HDR + 7) & !7;
@@ -320,6 +329,17 @@ impl RingBuf {
                 return Ok(Some((off + HDR as usize, len as usize)));
             }
         }
+    }
+
+    /// Acquire-load of the header word at data offset `off` (`off < size`, 8-aligned).
+    #[inline(always)]
+    fn header(&self, off: usize) -> u32 {
+        debug_assert!(off < self.size as usize && off % 8 == 0);
+        // SAFETY: callers pass `cons & mask`: below `size`, inside the first copy of the
+        // data pages, and 8-aligned (positions move by multiples of 8 from an 8-aligned
+        // start, checked by `refresh`); the kernel writes the header word with atomic and
+        // release stores.
+        unsafe { (*self.data.as_ptr().add(off).cast::<AtomicU32>()).load(Ordering::Acquire) }
     }
 
     #[inline(always)]
@@ -373,11 +393,7 @@ impl RingBuf {
         if prod == self.cons {
             return None;
         }
-        let off = (self.cons & self.mask) as usize;
-        // SAFETY: as in `advance`.
-        let hdr =
-            unsafe { (*self.data.as_ptr().add(off).cast::<AtomicU32>()).load(Ordering::Acquire) };
-        Some(hdr & BUSY == 0)
+        Some(self.header((self.cons & self.mask) as usize) & BUSY == 0)
     }
 
     /// Blocks until a record may be ready or `deadline` passes; `false` on timeout.

@@ -78,7 +78,26 @@ impl<M: Borrow<Map>> SockMap<M> {
 
     /// Removes the socket at slot `i`; `Ok(false)` if empty.
     pub fn clear(&self, i: u32) -> Result<bool> {
-        self.map.borrow().delete(&i.to_ne_bytes())
+        let map = self.map.borrow();
+        if i >= map.max_entries() {
+            return Err(MapError::OutOfBounds {
+                map: map.name().to_string(),
+                what: "index",
+                offset: i.into(),
+                size: 1,
+                limit: map.max_entries().into(),
+            });
+        }
+        // The kernel answers EINVAL (not ENOENT) for an empty slot in range.
+        match map.delete(&i.to_ne_bytes()) {
+            Err(e)
+                if e.syscall()
+                    .is_some_and(|s| s.errno == nix::errno::Errno::EINVAL) =>
+            {
+                Ok(false)
+            }
+            other => other,
+        }
     }
 
     /// The cookie of the socket at slot `i` (8-byte values only); `None` if empty.

@@ -23,6 +23,10 @@ fn fd_key(fd: impl AsFd) -> [u8; 4] {
 macro_rules! storage {
     ($(#[$doc:meta])* $name:ident, $ty:expr, $owner:literal) => {
         $(#[$doc])*
+        ///
+        /// Create it with `BPF_F_NO_PREALLOC`, `max_entries` 0, 4-byte keys and BTF ids for
+        /// key and value ([`CreateOptions::btf_fd`](super::CreateOptions::btf_fd)); user
+        /// space cannot iterate it.
         #[derive(Debug)]
         pub struct $name<V, M = Map> {
             map: M,

@@ -1,11 +1,5 @@
 //! [`UserRingBuf`]: the producer side of a `BPF_MAP_TYPE_USER_RINGBUF` (6.1), drained by
 //! programs with `bpf_user_ringbuf_drain`.
-//!
-//! Mapped the other way round from a [`RingBuf`](super::RingBuf): the consumer page
-//! read-only, the producer page and the double-mapped data read-write. Reserving writes a
-//! BUSY header and release-stores the new producer position; submitting (or discarding)
-//! release-stores the header without BUSY (with DISCARD). Single producer: `&mut self`
-//! serializes reservations.
 
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -22,7 +16,7 @@ use super::map::Map;
 use super::ringbuf::{BUSY, DISCARD, HDR};
 use super::wait::{poll_fd, Deadline};
 
-/// The producer of a user ring buffer.
+/// The producer of a user ring buffer, drained by programs with `bpf_user_ringbuf_drain`.
 ///
 /// ```no_run
 /// use oxbpf::maps::{Map, UserRingBuf};
@@ -34,6 +28,12 @@ use super::wait::{poll_fd, Deadline};
 /// }
 /// # Ok(()) }
 /// ```
+///
+/// Mapped the other way round from a [`RingBuf`](super::RingBuf): the consumer page
+/// read-only, the producer page and the double-mapped data read-write. Reserving writes a
+/// BUSY header and release-stores the new producer position; submitting (or discarding)
+/// release-stores the header without BUSY (with DISCARD). Single producer: `&mut self`
+/// serializes reservations.
 #[derive(Debug)]
 pub struct UserRingBuf {
     map: Map,

@@ -202,8 +202,8 @@ impl<M: Borrow<Map>> XskMap<M> {
             .update(&i.to_ne_bytes(), &raw.to_ne_bytes(), ElemFlags::ANY)
     }
 
-    /// Removes the socket at slot `i`; `Ok(false)` if empty.
-    pub fn clear(&self, i: u32) -> Result<bool> {
-        self.map.borrow().delete(&i.to_ne_bytes())
+    /// Empties slot `i` (the kernel does not tell whether it held a socket).
+    pub fn clear(&self, i: u32) -> Result<()> {
+        self.map.borrow().delete(&i.to_ne_bytes()).map(drop)
     }
 }

@@ -309,6 +309,12 @@ mod tests {
         let e = SyscallError::from_code(Call::Bpf(Command::PROG_LOAD), ENOTSUPP);
         assert!(e.to_string().contains("ENOTSUPP (524)"));
         assert!(e.is_not_supported());
+        let e = SyscallError::bpf_code(Command::MAP_LOOKUP_BATCH, ENOTSUPP, &[], &[]);
+        assert_eq!(
+            e.code, ENOTSUPP,
+            "the kernel's 524 survives the choke point"
+        );
+        assert!(e.is_not_supported());
         let e = SyscallError::new(Call::Bpf(Command::PROG_LOAD), Errno::ENOSPC);
         assert!(e.to_string().contains("log_true_size"));
         let e = SyscallError::new(Call::PerfEventOpen, Errno::EPERM);
