@@ -408,3 +408,63 @@ fn third_party_objects_load_where_libbpf_does() {
     assert!(loaded >= 20, "only {loaded} third-party objects loaded");
     println!("{loaded} of {} third-party objects loaded", objects.len());
 }
+
+#[test]
+fn attach_all_from_sections_and_events_arrive() {
+    require_bpf!();
+    let _s = serial();
+    assert!(common::ensure_tracefs(), "tracefs");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cli/bpf/demo.bpf.o");
+    let before = fd_count();
+    {
+        let mut loaded = Loader::new().load(Object::open(&path).unwrap()).unwrap();
+        let links = loaded.attach_all().unwrap();
+        assert_eq!(links.len(), 3, "exec, openat and exit tracepoints");
+        let mut ring = loaded.take_map("events").unwrap().into_ring_buf().unwrap();
+        // An openat of our own.
+        let marker = tempfile::NamedTempFile::new().unwrap();
+        std::fs::File::open(marker.path()).unwrap();
+        let me = std::process::id();
+        let mut seen = false;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !seen && std::time::Instant::now() < deadline {
+            while let Some(rec) = ring
+                .next_timeout(std::time::Duration::from_millis(100))
+                .unwrap()
+            {
+                // struct event { u32 kind, pid, ppid, uid; s64 ret; char comm[16]; char path[128]; }
+                let kind = u32::from_ne_bytes(rec[0..4].try_into().unwrap());
+                let pid = u32::from_ne_bytes(rec[4..8].try_into().unwrap());
+                let path = &rec[40..168];
+                let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                if kind == 2
+                    && pid == me
+                    && path[..end] == *marker.path().as_os_str().as_encoded_bytes()
+                {
+                    seen = true;
+                    break;
+                }
+            }
+        }
+        assert!(seen, "the openat event of this process arrived");
+        // The per-process counter moved.
+        let mut v = [0u8; 32];
+        let per = loaded.map("per_process").unwrap();
+        assert!(per
+            .lookup(&me.to_ne_bytes(), &mut v, ElemFlags::ANY)
+            .unwrap());
+        assert!(u64::from_ne_bytes(v[8..16].try_into().unwrap()) >= 1);
+        drop(links);
+        // Detached: no more events from our opens.
+        while ring.next().unwrap().is_some() {}
+        std::fs::File::open(marker.path()).unwrap();
+        let mut after = 0;
+        while let Some(rec) = ring.next().unwrap() {
+            if u32::from_ne_bytes(rec[4..8].try_into().unwrap()) == me {
+                after += 1;
+            }
+        }
+        assert_eq!(after, 0, "no events after the links dropped");
+    }
+    assert_eq!(fd_count(), before);
+}

@@ -17,6 +17,7 @@ use super::programs::{self, LoadSettings, ProgInputs};
 use crate::btf::Btf;
 use crate::features::{self, Feature};
 use crate::object::{Object, SecFlags, SlotTarget};
+use crate::programs::Program;
 use crate::relocate::core::Targets;
 use crate::relocate::{relocate, ExternValue, MapSlot, RelocateOptions, Relocated};
 use crate::syscall::{self, ElemFlags, LogLevel};
@@ -333,12 +334,12 @@ impl Loader {
                     if let Some(ro) = bind_rodata {
                         let _ = syscall::prog_bind_map(fd.as_fd(), ro.as_fd());
                     }
+                    let program =
+                        Program::from_loaded(fd, prog.name(), prog.prog_type(), attach_type)
+                            .with_section(prog.section_name());
                     loaded_programs.push(LoadedProgram {
-                        fd,
-                        name: prog.name().to_string(),
+                        program,
                         section: prog.section_name().to_string(),
-                        prog_type: prog.prog_type(),
-                        expected_attach_type: attach_type,
                         auto_attach: prog.auto_attach(),
                         retprobe: prog.is_retprobe(),
                         attach_target: prog.attach_target().map(str::to_string),
@@ -364,10 +365,10 @@ impl Loader {
                 let Some(SlotTarget::Program(name)) = target else {
                     continue;
                 };
-                let Some(p) = loaded_programs.iter().find(|p| &p.name == name) else {
+                let Some(p) = loaded_programs.iter().find(|p| p.name() == name) else {
                     continue;
                 };
-                let fd = (p.fd.as_raw_fd() as u32).to_ne_bytes();
+                let fd = (p.fd().as_raw_fd() as u32).to_ne_bytes();
                 maps.user[i].update(&(slot as u32).to_ne_bytes(), &fd, ElemFlags::ANY)?;
             }
         }

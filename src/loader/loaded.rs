@@ -7,39 +7,34 @@ use super::error::{LoadError, ProgramLoadError};
 use super::programs::LoadReport;
 use crate::maps::{Map, MmapArray};
 use crate::object::{AutoAttach, DataKind, Variable};
+use crate::programs::{
+    attach_auto, attach_auto_with, AttachError, AutoAttachContext, Link, Program, UsdtMaps,
+};
 use crate::relocate::core::CoreDecision;
-use crate::syscall::{AttachType, ProgType};
 
-/// One loaded program.
+/// One loaded program: a [`Program`] (every attach method, test runs, pinning, info) with
+/// what its section said and how its load went.
 #[derive(Debug)]
 pub struct LoadedProgram {
-    pub(crate) fd: OwnedFd,
-    pub(crate) name: String,
+    pub(crate) program: Program,
     pub(crate) section: String,
-    pub(crate) prog_type: ProgType,
-    pub(crate) expected_attach_type: Option<AttachType>,
     pub(crate) auto_attach: AutoAttach,
     pub(crate) retprobe: bool,
     pub(crate) attach_target: Option<String>,
     pub(crate) report: LoadReport,
 }
 
-impl LoadedProgram {
-    /// The program's name.
-    pub fn name(&self) -> &str {
-        &self.name
+impl std::ops::Deref for LoadedProgram {
+    type Target = Program;
+    fn deref(&self) -> &Program {
+        &self.program
     }
+}
+
+impl LoadedProgram {
     /// Its ELF section.
     pub fn section(&self) -> &str {
         &self.section
-    }
-    /// The program type it was loaded as.
-    pub fn prog_type(&self) -> ProgType {
-        self.prog_type
-    }
-    /// The expected attach type it was loaded with.
-    pub fn expected_attach_type(&self) -> Option<AttachType> {
-        self.expected_attach_type
     }
     /// How the section says to attach it.
     pub fn auto_attach(&self) -> AutoAttach {
@@ -59,11 +54,31 @@ impl LoadedProgram {
     }
     /// The program's fd.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.program.as_fd()
     }
-    /// Takes the fd.
-    pub fn into_fd(self) -> OwnedFd {
-        self.fd
+    /// The [`Program`].
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+    /// Takes the [`Program`] out.
+    pub fn into_program(self) -> Program {
+        self.program
+    }
+    /// Whether the section names something to attach to by itself
+    /// (`tracepoint/syscalls/sys_enter_openat`, `fentry/do_unlinkat`, `uprobe/...`).
+    pub fn is_auto_attachable(&self) -> bool {
+        self.auto_attach != AutoAttach::None
+    }
+    /// Attaches the program where its section says (see [`crate::programs::auto`]); an error
+    /// names the program and why the section carries no usable target. USDT programs need
+    /// the object's maps: use [`Loaded::attach`].
+    pub fn attach(&self) -> Result<Link, AttachError> {
+        attach_auto(
+            &self.program,
+            self.auto_attach,
+            self.retprobe,
+            self.attach_target.as_deref(),
+        )
     }
 }
 
@@ -170,7 +185,7 @@ impl Loaded {
     pub fn program(&self, name: &str) -> Result<&LoadedProgram, LoadError> {
         self.programs
             .iter()
-            .find(|p| p.name == name)
+            .find(|p| p.name() == name)
             .ok_or_else(|| crate::object::ObjectError::NoSuchProgram(name.to_string()).into())
     }
     /// Takes the program named `name` out of the object.
@@ -178,7 +193,7 @@ impl Loaded {
         let i = self
             .programs
             .iter()
-            .position(|p| p.name == name)
+            .position(|p| p.name() == name)
             .ok_or_else(|| crate::object::ObjectError::NoSuchProgram(name.to_string()))?;
         Ok(self.programs.remove(i))
     }
@@ -243,4 +258,55 @@ impl Loaded {
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
+
+    fn usdt_maps(&self) -> Option<UsdtMaps<'_>> {
+        let specs = self.map("__bpf_usdt_specs").ok()?;
+        Some(UsdtMaps {
+            specs: specs.map_fd(),
+            ip_to_spec_id: self
+                .map("__bpf_usdt_ip_to_spec_id")
+                .ok()
+                .map(|m| m.map_fd()),
+        })
+    }
+
+    /// Attaches program `name` where its section says, with the object's maps at hand
+    /// (USDT programs need `__bpf_usdt_specs`).
+    pub fn attach(&self, name: &str) -> Result<Link, LoadAttachError> {
+        let p = self
+            .program(name)
+            .map_err(|e| LoadAttachError::NoProgram(e.to_string()))?;
+        let ctx = AutoAttachContext {
+            usdt_maps: self.usdt_maps(),
+        };
+        Ok(attach_auto_with(
+            &p.program,
+            p.auto_attach,
+            p.retprobe,
+            p.attach_target.as_deref(),
+            &ctx,
+        )?)
+    }
+
+    /// Attaches every program whose section names its target (see
+    /// [`LoadedProgram::is_auto_attachable`]); the first failure detaches what was attached
+    /// and is returned.
+    pub fn attach_all(&self) -> Result<Vec<Link>, LoadAttachError> {
+        let mut links = Vec::new();
+        for p in self.programs.iter().filter(|p| p.is_auto_attachable()) {
+            links.push(self.attach(p.name())?);
+        }
+        Ok(links)
+    }
+}
+
+/// Why [`Loaded::attach`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadAttachError {
+    /// No program of that name was loaded.
+    #[error("{0}")]
+    NoProgram(String),
+    /// The attach failed.
+    #[error(transparent)]
+    Attach(#[from] AttachError),
 }

@@ -20,6 +20,6 @@ pub mod verifier_log;
 pub use builder::{default_pin_root, Loader};
 pub use error::{LoadError, ProgramLoadError};
 pub use externs::{kernel_version_code, running_kernel_version};
-pub use loaded::{GlobalData, Loaded, LoadedProgram};
+pub use loaded::{GlobalData, LoadAttachError, Loaded, LoadedProgram};
 pub use maps::pin_name;
 pub use programs::{processed_insns, LoadReport};

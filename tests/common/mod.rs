@@ -130,3 +130,18 @@ pub fn fixture_pair(group: &str, name: &str) -> Vec<std::path::PathBuf> {
         .map(|c| fixtures_dir().join(group).join(format!("{name}.{c}.o")))
         .collect()
 }
+
+/// Mounts tracefs at /sys/kernel/tracing unless a tracefs is already reachable.
+pub fn ensure_tracefs() -> bool {
+    if oxbpf::programs::tracefs_root().is_some() {
+        return true;
+    }
+    let _ = nix::mount::mount(
+        Some("nodev"),
+        "/sys/kernel/tracing",
+        Some("tracefs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    );
+    oxbpf::programs::tracefs_root().is_some()
+}
