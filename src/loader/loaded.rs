@@ -72,6 +72,8 @@ impl LoadedProgram {
     /// Attaches the program where its section says (see [`crate::programs::auto`]); an error
     /// names the program and why the section carries no usable target. USDT programs need
     /// the object's maps: use [`Loaded::attach`].
+    // Same as every attach method of `Program`: the error is built on a cold path.
+    #[allow(clippy::result_large_err)]
     pub fn attach(&self) -> Result<Link, AttachError> {
         attach_auto(
             &self.program,
@@ -308,5 +310,11 @@ pub enum LoadAttachError {
     NoProgram(String),
     /// The attach failed.
     #[error(transparent)]
-    Attach(#[from] AttachError),
+    Attach(Box<AttachError>),
+}
+
+impl From<AttachError> for LoadAttachError {
+    fn from(e: AttachError) -> Self {
+        LoadAttachError::Attach(Box::new(e))
+    }
 }
