@@ -63,6 +63,12 @@ pub(super) fn check_reloc_targets(o: &Object) {
 }
 
 #[test]
+fn object_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Object>();
+}
+
+#[test]
 fn smoke_minimal() {
     for c in ["clang14", "clang19"] {
         let o = Object::open(fixture_path(&format!("smoke/minimal.{c}.o"))).unwrap();
@@ -124,6 +130,10 @@ fn maps_of_every_encoding() {
         assert_eq!(shape("outer_array"), (MapType::ARRAY_OF_MAPS, 4, 4, 4));
         let inner = outer.inner.as_deref().unwrap();
         assert_eq!(inner.name, "outer_array.inner");
+        assert_eq!(
+            (inner.section.as_str(), inner.section_offset),
+            (".maps", outer.section_offset)
+        );
         assert_eq!(
             (
                 inner.map_type,
