@@ -281,6 +281,8 @@ fn object_without_btf() {
         let ro = o.section_data(".rodata").unwrap();
         assert_eq!(ro.get("plain_limit").unwrap(), 100u32.to_ne_bytes());
         assert_eq!(ro.variable("plain_limit").unwrap().btf_type_id, None);
+        // libbpf only mmaps global data it has a DATASEC for.
+        assert!(!ro.is_mmapable());
         assert_eq!(
             o.section_data(".data").unwrap().get("plain_total").unwrap(),
             3u64.to_ne_bytes()
