@@ -375,3 +375,27 @@ fn refused_map_definitions_name_the_map() {
         }
     }
 }
+
+#[test]
+fn every_committed_fixture_parses() {
+    let mut n = 0;
+    for dir in ["object", "smoke"] {
+        for e in std::fs::read_dir(fixture_path(dir)).unwrap().flatten() {
+            let p = e.path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".o") {
+                continue;
+            }
+            // bad_maps.<VARIANT>.clangN.o are refused on purpose (see above).
+            let refused = name.starts_with("bad_maps.") && name.matches('.').count() == 3;
+            let res = Object::open(&p);
+            assert_eq!(res.is_err(), refused, "{name}: {:?}", res.err());
+            if let Ok(o) = res {
+                assert!(!o.programs().is_empty(), "{name}");
+                check_reloc_targets(&o);
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 40, "{n} fixtures");
+}
