@@ -117,6 +117,10 @@ pub(super) fn collect(
         def.section = sec.to_string();
         def.section_offset = off;
         def.def_size = size;
+        if let Some(inner) = def.inner.as_deref_mut() {
+            inner.section = sec.to_string();
+            inner.section_offset = off;
+        }
         placed.push(Placed {
             map: out.maps.len(),
             off,

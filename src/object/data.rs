@@ -100,11 +100,14 @@ impl DataSection {
         matches!(self.kind, DataKind::Rodata | DataKind::Kconfig)
     }
 
-    /// Whether libbpf would make the map mmapable: some variable is global.
+    /// Whether libbpf would make the map mmapable: the section has a BTF DATASEC and some
+    /// variable in it is global (not static, not hidden).
     pub fn is_mmapable(&self) -> bool {
-        self.variables
-            .iter()
-            .any(|v| v.linkage == VarLinkage::Global)
+        self.btf_datasec_id.is_some()
+            && self
+                .variables
+                .iter()
+                .any(|v| v.linkage == VarLinkage::Global)
     }
 
     /// The BTF DATASEC of this section, when the object has one.
@@ -399,7 +402,7 @@ mod tests {
                 btf_var_id: None,
                 linkage: VarLinkage::Global,
             }],
-            btf_datasec_id: None,
+            btf_datasec_id: Some(7),
         };
         d.set_value("targ_uid", &1000u32).unwrap();
         assert_eq!(d.get("targ_uid").unwrap(), 1000u32.to_ne_bytes());

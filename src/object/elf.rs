@@ -15,8 +15,8 @@ use crate::insn::ByteOrder;
 
 /// `EM_BPF`.
 pub(super) const EM_BPF: u16 = 247;
-/// Largest NOBITS section we allocate (an array map value is far smaller than this).
-const MAX_NOBITS: u64 = 1 << 28;
+/// Largest NOBITS section we allocate (the kernel refuses array values this large anyway).
+const MAX_NOBITS: u64 = 1 << 26;
 
 /// A section header, with what the stages need.
 pub(super) struct ElfSection<'a> {

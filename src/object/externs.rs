@@ -135,6 +135,9 @@ impl Externs {
 }
 
 const KCONFIG: &str = ".kconfig";
+/// Largest `.kconfig` area accepted (real ones are a few hundred bytes; the map value this
+/// becomes must be allocatable).
+const MAX_KCONFIG: u32 = 1 << 20;
 const KSYMS: &str = ".ksyms";
 
 /// Find the externs: global/weak undefined symbols, described by an extern VAR or FUNC of the
@@ -201,8 +204,11 @@ pub(super) fn collect(elf: &ElfFile<'_>, btf: Option<&Btf>) -> Result<Externs, O
             let aligned = off
                 .checked_next_multiple_of((*align).max(1))
                 .and_then(|o| o.checked_add(*size).map(|end| (o, end)));
-            let Some((start, end)) = aligned else {
-                return Err(ObjectError::ext(&e.name, ".kconfig area overflows"));
+            let Some((start, end)) = aligned.filter(|&(_, end)| end <= MAX_KCONFIG) else {
+                return Err(ObjectError::ext(
+                    &e.name,
+                    format!(".kconfig area would exceed {MAX_KCONFIG} bytes"),
+                ));
             };
             *offset = start;
             off = end;

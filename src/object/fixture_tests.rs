@@ -63,6 +63,12 @@ pub(super) fn check_reloc_targets(o: &Object) {
 }
 
 #[test]
+fn object_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Object>();
+}
+
+#[test]
 fn smoke_minimal() {
     for c in ["clang14", "clang19"] {
         let o = Object::open(fixture_path(&format!("smoke/minimal.{c}.o"))).unwrap();
@@ -124,6 +130,10 @@ fn maps_of_every_encoding() {
         assert_eq!(shape("outer_array"), (MapType::ARRAY_OF_MAPS, 4, 4, 4));
         let inner = outer.inner.as_deref().unwrap();
         assert_eq!(inner.name, "outer_array.inner");
+        assert_eq!(
+            (inner.section.as_str(), inner.section_offset),
+            (".maps", outer.section_offset)
+        );
         assert_eq!(
             (
                 inner.map_type,
@@ -271,6 +281,8 @@ fn object_without_btf() {
         let ro = o.section_data(".rodata").unwrap();
         assert_eq!(ro.get("plain_limit").unwrap(), 100u32.to_ne_bytes());
         assert_eq!(ro.variable("plain_limit").unwrap().btf_type_id, None);
+        // libbpf only mmaps global data it has a DATASEC for.
+        assert!(!ro.is_mmapable());
         assert_eq!(
             o.section_data(".data").unwrap().get("plain_total").unwrap(),
             3u64.to_ne_bytes()
@@ -371,4 +383,28 @@ fn refused_map_definitions_name_the_map() {
             o.warnings()
         );
     }
+}
+
+#[test]
+fn every_committed_fixture_parses() {
+    let mut n = 0;
+    for dir in ["object", "smoke"] {
+        for e in std::fs::read_dir(fixture_path(dir)).unwrap().flatten() {
+            let p = e.path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.ends_with(".o") {
+                continue;
+            }
+            // bad_maps.<VARIANT>.clangN.o are refused on purpose (see above).
+            let refused = name.starts_with("bad_maps.") && name.matches('.').count() == 3;
+            let res = Object::open(&p);
+            assert_eq!(res.is_err(), refused, "{name}: {:?}", res.err());
+            if let Ok(o) = res {
+                assert!(!o.programs().is_empty(), "{name}");
+                check_reloc_targets(&o);
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 40, "{n} fixtures");
 }

@@ -260,3 +260,28 @@ fn flipped_bytes_never_panic() {
         }
     }
 }
+
+/// Inputs the fuzz target (`fuzz/fuzz_targets/object.rs`) found crashing or exhausting
+/// memory, kept in `tests/fixtures/object/fuzz/`: each now returns, and the listed ones with
+/// the error that names their fault.
+#[test]
+fn fuzz_regressions() {
+    type Check = fn(&ObjectError) -> bool;
+    let expect: &[(&str, Check)] = &[(
+        // A .kconfig char array extern of ~3.8 GB.
+        "oom-af6f191be6227de3ee4d1e31a24b6117a2b13fb5",
+        |e| matches!(e, ObjectError::Extern { problem, .. } if problem.contains(".kconfig")),
+    )];
+    let dir = fixture_path("object/fuzz");
+    let mut seen = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let res = Object::parse(&std::fs::read(e.path()).unwrap());
+        if let Some((_, check)) = expect.iter().find(|(n, _)| *n == name) {
+            let err = res.expect_err(&name);
+            assert!(check(&err), "{name}: {err:?}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= expect.len());
+}
