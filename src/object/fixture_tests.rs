@@ -395,8 +395,11 @@ fn every_committed_fixture_parses() {
             if !name.ends_with(".o") {
                 continue;
             }
-            // bad_maps.<VARIANT>.clangN.o are refused on purpose (see above).
-            let refused = name.starts_with("bad_maps.") && name.matches('.').count() == 3;
+            // bad_maps.<VARIANT>.clangN.o are refused on purpose (see above), but for
+            // INIT_BYTES, which parses with a warning as libbpf tolerates it.
+            let refused = name.starts_with("bad_maps.")
+                && name.matches('.').count() == 3
+                && !name.contains("INIT_BYTES");
             let res = Object::open(&p);
             assert_eq!(res.is_err(), refused, "{name}: {:?}", res.err());
             if let Ok(o) = res {
