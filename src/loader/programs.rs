@@ -223,7 +223,9 @@ pub(crate) fn load(
     if prog.flags().contains(SecFlags::XDP_FRAGS) {
         flags |= ProgFlags::XDP_HAS_FRAGS;
     }
-    let with_ext = inp.btf_fd.is_some();
+    // func_info/line_info only where the kernel knows BTF FUNCs (else they'd point at
+    // sanitized types).
+    let with_ext = inp.btf_fd.is_some() && features::has(Feature::BtfFunc).unwrap_or(false);
     let fi = func_info_bytes(&rp.func_info);
     let li = line_info_bytes(&rp.line_info);
     let expected = expected_attach_type(prog);
