@@ -370,16 +370,56 @@ impl RingBuf {
     }
 
     /// Calls `f` on at most `n` records ready now; returns how many.
+    ///
+    /// The same protocol as [`next`](Self::next), with the positions kept in registers for
+    /// the whole drain (each record's position depends on the previous length, so the loop
+    /// is a chain of dependent loads; a round trip through memory per record would lengthen
+    /// it).
     #[inline]
     pub fn consume_n(&mut self, n: usize, mut f: impl FnMut(&[u8])) -> Result<usize> {
         let mut count = 0;
+        let mut cons = self.cons;
+        let mut avail = self.prod.wrapping_sub(cons);
         while count < n {
-            match self.advance()? {
-                Some((start, len)) => f(self.record(start, len)),
-                None => break,
+            if avail == 0 {
+                self.cons = cons;
+                if !self.refresh()? {
+                    break;
+                }
+                avail = self.prod.wrapping_sub(cons);
+                continue;
             }
+            let off = (cons & self.mask) as usize;
+            let hdr = self.header(off);
+            if hdr & BUSY != 0 {
+                self.cons = cons;
+                self.commit();
+                fence(Ordering::SeqCst);
+                if self.header(off) & BUSY != 0 {
+                    break;
+                }
+                continue;
+            }
+            let len = u64::from(hdr & !(BUSY | DISCARD));
+            let total = (len + HDR + 7) & !7;
+            if total > avail {
+                self.cons = cons;
+                return Err(self.corrupt("record length", u64::from(hdr)));
+            }
+            cons = cons.wrapping_add(total);
+            avail -= total;
+            if hdr & DISCARD != 0 {
+                continue;
+            }
+            f(self.record(off + HDR as usize, len as usize));
             count += 1;
+            // The record is no longer borrowed: its space may be handed back.
+            if cons.wrapping_sub(self.committed) >= self.commit_every {
+                self.cons = cons;
+                self.commit();
+            }
         }
+        self.cons = cons;
         Ok(count)
     }
 

@@ -189,3 +189,50 @@ fn consume_n_stops_after_n() {
     assert_eq!(rb.consume(|r| got.push(r[0])).unwrap(), 2);
     assert_eq!(got, vec![0, 1, 2, 3, 4]);
 }
+
+#[test]
+fn consume_commits_in_batches_behind_the_record_in_hand() {
+    let (mut rb, w) = ring(4096);
+    rb.set_commit_interval(64);
+    let mut pos = 0;
+    for i in 0u8..40 {
+        let flags = if i % 7 == 3 { DISCARD } else { 0 };
+        pos = put(&w, pos, &[i; 8], flags);
+    }
+    w.set_prod(pos);
+    let mut seen = Vec::new();
+    let n = rb
+        .consume(|r| {
+            let start = 16 * u64::from(r[0]);
+            assert!(
+                w.consumer() <= start,
+                "published {} past {start}",
+                w.consumer()
+            );
+            assert!(start - w.consumer() < 64 + 16, "batches of about 64 bytes");
+            seen.push(r[0]);
+        })
+        .unwrap();
+    assert_eq!(n, seen.len());
+    assert_eq!(seen, (0u8..40).filter(|i| i % 7 != 3).collect::<Vec<_>>());
+    assert_eq!(w.consumer(), pos);
+    // A BUSY record stops consume; committing it lets the rest through.
+    let p = put(&w, pos, &[100; 8], 0);
+    w.header(p, 8 | BUSY);
+    let q = put(&w, p + 16, &[102; 8], 0);
+    w.set_prod(q);
+    let mut got = Vec::new();
+    rb.consume(|r| got.push(r[0])).unwrap();
+    assert_eq!(got, vec![100]);
+    put(&w, p, &[101; 8], 0);
+    rb.consume(|r| got.push(r[0])).unwrap();
+    assert_eq!(got, vec![100, 101, 102]);
+    // Corrupt length: an error, the position stays before it.
+    w.header(q, 9000);
+    w.set_prod(q + 16);
+    assert!(matches!(rb.consume(|_| ()), Err(MapError::Corrupt { .. })));
+    assert!(
+        matches!(rb.consume(|_| ()), Err(MapError::Corrupt { .. })),
+        "stays stuck there"
+    );
+}
