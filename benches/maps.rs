@@ -154,6 +154,16 @@ impl Minimal {
     }
 }
 
+/// `RingBuf::next` drained to the end, summing first words (the ratio runs' consumer).
+#[inline(never)]
+fn drain_next(rb: &mut RingBuf) -> u64 {
+    let mut sum = 0u64;
+    while let Some(r) = rb.next().unwrap() {
+        sum = sum.wrapping_add(first8(r));
+    }
+    sum
+}
+
 fn first8(r: &[u8]) -> u64 {
     match r.first_chunk::<8>() {
         Some(b) => u64::from_ne_bytes(*b),
@@ -357,20 +367,33 @@ fn stats(samples: &mut [f64]) -> (f64, f64) {
 }
 
 /// Runs `variants` interleaved, `rounds` times, each timed by the closure itself (returning
-/// nanoseconds per item); prints median and best per variant and the ratios to the last one
-/// (the baseline). The machine is shared: interleaving makes load hit all variants alike.
+/// nanoseconds per item); prints per variant the median and best time and its throughput
+/// relative to the last variant (the baseline): the ratio of the medians, of the bests, and
+/// the median of the per-round ratios (neighbours in time see the same load on this shared
+/// machine, so that last one is the steadiest).
 fn paired(title: &str, rounds: usize, variants: &mut [(&str, &mut dyn FnMut() -> f64)]) {
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); variants.len()];
-    for _ in 0..rounds {
-        for (i, (_, f)) in variants.iter_mut().enumerate() {
-            samples[i].push(f());
+    let n = variants.len();
+    for round in 0..rounds {
+        // Rotate the order so that no variant always runs first (after another's work).
+        for k in 0..n {
+            let i = (round + k) % n;
+            let v = (variants[i].1)();
+            samples[i].push(v);
         }
     }
+    let base = samples.len() - 1;
+    let mut round_ratios: Vec<Vec<f64>> = samples
+        .iter()
+        .map(|s| s.iter().zip(&samples[base]).map(|(v, b)| b / v).collect())
+        .collect();
     let results: Vec<(f64, f64)> = samples.iter_mut().map(|s| stats(s)).collect();
-    let (base_med, base_min) = results[results.len() - 1];
-    for ((name, _), (med, min)) in variants.iter().zip(&results) {
+    let (base_med, base_min) = results[base];
+    for (i, ((name, _), (med, min))) in variants.iter().zip(&results).enumerate() {
+        let (ratio_med, _) = stats(&mut round_ratios[i]);
         eprintln!(
-            "PAIRED {title} {name}: median {med:.2} ns, best {min:.2} ns; throughput vs baseline: median {:.3}x, best {:.3}x",
+            "PAIRED {title} {name}: median {med:.2} ns, best {min:.2} ns; throughput vs baseline: \
+             {:.3}x (medians), {:.3}x (bests), {ratio_med:.3}x (median of per-round ratios)",
             base_med / med,
             base_min / min
         );
@@ -391,10 +414,7 @@ fn ratios(_c: &mut Criterion) {
         let mut next = || {
             ours.fill();
             let t = Instant::now();
-            let mut sum = 0u64;
-            while let Some(r) = rb.next().unwrap() {
-                sum = sum.wrapping_add(first8(r));
-            }
+            let sum = drain_next(&mut rb);
             let ns = t.elapsed().as_nanos() as f64 / n;
             black_box(sum);
             ns

@@ -11,7 +11,7 @@ use crate::syscall::{
 };
 
 use super::error::{MapError, Result};
-use super::spec::{kernel_name, MapSpec};
+use super::spec::MapSpec;
 
 /// A BPF map: its fd, name, type, sizes, flags and BTF ids.
 ///
@@ -34,7 +34,7 @@ impl Map {
     pub(crate) fn from_created(fd: MapFd, spec: &MapSpec, with_btf: bool) -> Map {
         Map {
             fd,
-            name: kernel_name(&spec.name).to_string(),
+            name: spec.name.clone(),
             btf_id: 0,
             btf_key_type_id: if with_btf { spec.btf_key_type_id } else { 0 },
             btf_value_type_id: if with_btf { spec.btf_value_type_id } else { 0 },
@@ -104,7 +104,9 @@ impl Map {
         })
     }
 
-    /// The name (as the kernel keeps it: at most 15 bytes).
+    /// The name: as given to [`MapSpec`] for a map created here (the kernel keeps its first
+    /// 15 bytes; [`Map::info`] tells), the kernel's for a map opened by fd, pin or id. Errors
+    /// name the map by it.
     pub fn name(&self) -> &str {
         &self.name
     }

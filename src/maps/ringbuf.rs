@@ -12,7 +12,7 @@ use crate::syscall::{map_mmap, page_size, MapFlags, MapType, MmapRegion, Protect
 
 use super::error::{MapError, Result};
 use super::map::Map;
-use super::wait::{poll_fd, Deadline, EpollSet};
+use super::wait::{poll_fd, Deadline};
 
 /// `BPF_RINGBUF_BUSY_BIT`.
 pub(crate) const BUSY: u32 = 1 << 31;
@@ -182,10 +182,11 @@ impl RingBuf {
         rb
     }
 
-    /// A reader over heap memory shaped like a ring of `size` bytes (unit tests), and a
-    /// writer playing the kernel on it.
+    /// A reader over heap memory shaped like a ring of `size` bytes (unit tests), with the
+    /// consumer and producer words (the data follows the producer word) for a test playing
+    /// the kernel; valid while the ring lives.
     #[cfg(test)]
-    pub(crate) fn on_heap(map: Map, size: u64) -> (RingBuf, HeapRingWriter) {
+    pub(crate) fn on_heap(map: Map, size: u64) -> (RingBuf, *const AtomicU64, *const AtomicU64) {
         let words = |n: u64| {
             (0..n)
                 .map(|_| AtomicU64::new(0))
@@ -193,11 +194,7 @@ impl RingBuf {
         };
         let consumer = words(1);
         let producer = words(1 + 2 * size / 8);
-        let writer = HeapRingWriter {
-            cons: consumer.as_ptr(),
-            prod: producer.as_ptr(),
-            size,
-        };
+        let (cons, prod) = (consumer.as_ptr(), producer.as_ptr());
         let nn = |p: *const AtomicU64| NonNull::new(p.cast_mut()).unwrap_or(NonNull::dangling());
         // SAFETY: the boxes hold the words pointed to (the first producer word, then `2 *
         // size` data bytes); heap addresses stay put when the boxes move into the ring,
@@ -207,13 +204,13 @@ impl RingBuf {
             RingBuf::assemble(
                 map,
                 RingMem::Heap(consumer, producer),
-                nn(writer.cons),
-                nn(writer.prod),
+                nn(cons),
+                nn(prod),
                 data,
                 size,
             )
         };
-        (rb, writer)
+        (rb, cons, prod)
     }
 
     /// The map.
@@ -370,23 +367,63 @@ impl RingBuf {
     }
 
     /// Calls `f` on at most `n` records ready now; returns how many.
+    ///
+    /// The same protocol as [`next`](Self::next), with the positions kept in registers for
+    /// the whole drain (each record's position depends on the previous length, so the loop
+    /// is a chain of dependent loads; a round trip through memory per record would lengthen
+    /// it).
     #[inline]
     pub fn consume_n(&mut self, n: usize, mut f: impl FnMut(&[u8])) -> Result<usize> {
         let mut count = 0;
+        let mut cons = self.cons;
+        let mut avail = self.prod.wrapping_sub(cons);
         while count < n {
-            match self.advance()? {
-                Some((start, len)) => f(self.record(start, len)),
-                None => break,
+            if avail == 0 {
+                self.cons = cons;
+                if !self.refresh()? {
+                    break;
+                }
+                avail = self.prod.wrapping_sub(cons);
+                continue;
             }
+            let off = (cons & self.mask) as usize;
+            let hdr = self.header(off);
+            if hdr & BUSY != 0 {
+                self.cons = cons;
+                self.commit();
+                fence(Ordering::SeqCst);
+                if self.header(off) & BUSY != 0 {
+                    break;
+                }
+                continue;
+            }
+            let len = u64::from(hdr & !(BUSY | DISCARD));
+            let total = (len + HDR + 7) & !7;
+            if total > avail {
+                self.cons = cons;
+                return Err(self.corrupt("record length", u64::from(hdr)));
+            }
+            cons = cons.wrapping_add(total);
+            avail -= total;
+            if hdr & DISCARD != 0 {
+                continue;
+            }
+            f(self.record(off + HDR as usize, len as usize));
             count += 1;
+            // The record is no longer borrowed: its space may be handed back.
+            if cons.wrapping_sub(self.committed) >= self.commit_every {
+                self.cons = cons;
+                self.commit();
+            }
         }
+        self.cons = cons;
         Ok(count)
     }
 
     /// Whether a record may be readable now (after publishing our position and a full fence,
     /// so that either we see the producer's latest record or it sees our position and wakes
     /// the fd). `Some(true)`: data; `Some(false)`: a BUSY record at the head; `None`: empty.
-    fn settle(&mut self) -> Option<bool> {
+    pub(crate) fn settle(&mut self) -> Option<bool> {
         self.commit();
         fence(Ordering::SeqCst);
         let prod = self.load_prod();
@@ -442,59 +479,6 @@ impl RingBuf {
     }
 }
 
-/// Plays the kernel on a heap ring made by `RingBuf::on_heap` (unit tests). Valid while that
-/// ring lives.
-#[cfg(test)]
-pub(crate) struct HeapRingWriter {
-    cons: *const AtomicU64,
-    prod: *const AtomicU64,
-    size: u64,
-}
-
-#[cfg(test)]
-impl HeapRingWriter {
-    fn byte(&self, at: u64) -> &std::sync::atomic::AtomicU8 {
-        assert!(at < 2 * self.size);
-        // SAFETY: the data bytes start one word after `prod` and span `2 * size` bytes
-        // (checked above), alive as long as the ring (the test keeps it).
-        unsafe {
-            &*self
-                .prod
-                .add(1)
-                .cast::<std::sync::atomic::AtomicU8>()
-                .add(at as usize)
-        }
-    }
-
-    /// Writes bytes at ring position `pos` into both copies, as the double mapping shows.
-    pub(crate) fn write(&self, pos: u64, bytes: &[u8]) {
-        for (i, &b) in bytes.iter().enumerate() {
-            let o = (pos + i as u64) % self.size;
-            self.byte(o).store(b, Ordering::Relaxed);
-            self.byte(o + self.size).store(b, Ordering::Relaxed);
-        }
-    }
-
-    /// Writes a record header (length word with flags) at `pos`.
-    pub(crate) fn header(&self, pos: u64, word: u32) {
-        self.write(pos, &word.to_ne_bytes());
-        self.write(pos + 4, &[0; 4]);
-        std::sync::atomic::fence(Ordering::Release);
-    }
-
-    /// Publishes the producer position.
-    pub(crate) fn set_prod(&self, pos: u64) {
-        // SAFETY: `prod` is the first word of the live producer box.
-        unsafe { &*self.prod }.store(pos, Ordering::Release);
-    }
-
-    /// The consumer position the reader published.
-    pub(crate) fn consumer(&self) -> u64 {
-        // SAFETY: `cons` is the live consumer word.
-        unsafe { &*self.cons }.load(Ordering::Acquire)
-    }
-}
-
 /// The data size of a ring map and the bytes to map after the producer page (twice it).
 fn ring_geometry(map: &Map, page: usize) -> Result<(u64, usize)> {
     let size = u64::from(map.max_entries());
@@ -542,121 +526,5 @@ impl Map {
     /// This ring buffer map's reader ([`RingBuf::new`]).
     pub fn into_ring_buf(self) -> Result<RingBuf> {
         RingBuf::new(self)
-    }
-}
-
-/// One epoll set over several ring buffers: consume them all, or wait until any has data.
-///
-/// ```no_run
-/// use oxbpf::maps::{RingBuf, RingBufPoller};
-/// use std::time::Duration;
-/// # fn f(a: RingBuf, b: RingBuf) -> oxbpf::maps::Result<()> {
-/// let mut poller = RingBufPoller::new()?;
-/// let ia = poller.add(a)?;
-/// poller.add(b)?;
-/// poller.poll(Duration::from_millis(100), |ring, record| {
-///     println!("{} bytes from {}", record.len(), if ring == ia { "a" } else { "b" });
-/// })?;
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct RingBufPoller {
-    rings: Vec<RingBuf>,
-    epoll: EpollSet,
-    ready: Vec<usize>,
-}
-
-impl RingBufPoller {
-    /// An empty poller (one epoll fd).
-    pub fn new() -> Result<RingBufPoller> {
-        Ok(RingBufPoller {
-            rings: Vec::new(),
-            epoll: EpollSet::new("<ring buffer poller>")?,
-            ready: Vec::new(),
-        })
-    }
-
-    /// Adds a ring; returns its index (passed to the callbacks).
-    pub fn add(&mut self, ring: RingBuf) -> Result<usize> {
-        let index = self.rings.len();
-        self.epoll.add(ring.map.name(), ring.as_fd(), index)?;
-        self.rings.push(ring);
-        Ok(index)
-    }
-
-    /// The rings, in the order added.
-    pub fn rings(&self) -> &[RingBuf] {
-        &self.rings
-    }
-
-    /// Ring `index`, mutably (to read it alone).
-    pub fn ring_mut(&mut self, index: usize) -> Option<&mut RingBuf> {
-        self.rings.get_mut(index)
-    }
-
-    /// Gives the rings back.
-    pub fn into_rings(self) -> Vec<RingBuf> {
-        self.rings
-    }
-
-    /// Calls `f(ring index, record)` on every record ready in any ring; returns how many.
-    pub fn consume(&mut self, mut f: impl FnMut(usize, &[u8])) -> Result<usize> {
-        let mut n = 0;
-        for (i, ring) in self.rings.iter_mut().enumerate() {
-            n += ring.consume(|r| f(i, r))?;
-        }
-        Ok(n)
-    }
-
-    /// Waits up to `timeout` until a ring has records, then consumes the ready rings;
-    /// returns how many records (0 on timeout).
-    pub fn poll(&mut self, timeout: Duration, mut f: impl FnMut(usize, &[u8])) -> Result<usize> {
-        let deadline = Deadline::after(timeout);
-        loop {
-            let n = self.consume(&mut f)?;
-            if n > 0 {
-                return Ok(n);
-            }
-            let (mut ready_now, mut busy) = (false, false);
-            for ring in &mut self.rings {
-                match ring.settle() {
-                    Some(true) => ready_now = true,
-                    Some(false) => busy = true,
-                    None => {}
-                }
-            }
-            if ready_now {
-                continue;
-            }
-            let Some(left) = deadline.remaining() else {
-                return Ok(0);
-            };
-            if busy {
-                std::thread::yield_now();
-                continue;
-            }
-            self.ready.clear();
-            let ready = &mut self.ready;
-            self.epoll.wait("<ring buffer poller>", left, |i| {
-                ready.push(i);
-                Ok(())
-            })?;
-            let mut n = 0;
-            for &i in &self.ready {
-                if let Some(ring) = self.rings.get_mut(i) {
-                    n += ring.consume(|r| f(i, r))?;
-                }
-            }
-            if n > 0 {
-                return Ok(n);
-            }
-        }
-    }
-}
-
-impl AsFd for RingBufPoller {
-    /// The epoll fd: readable when any ring is.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.epoll.as_fd()
     }
 }

@@ -1,10 +1,57 @@
 //! The ring buffer consumer against a heap ring played by the test as the kernel: order,
 //! BUSY, DISCARD, wrap-around, batched commits, corrupt headers.
 
-use super::ringbuf::{HeapRingWriter, RingBuf, BUSY, DISCARD};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use super::ringbuf::{RingBuf, BUSY, DISCARD};
 use super::{Map, MapError, MapSpec};
 use crate::syscall::testing::{capture, FakeReply};
 use crate::syscall::MapType;
+
+/// Plays the kernel on a heap ring made by `RingBuf::on_heap` (unit tests). Valid while that
+/// ring lives.
+struct HeapRingWriter {
+    cons: *const AtomicU64,
+    prod: *const AtomicU64,
+    size: u64,
+}
+
+impl HeapRingWriter {
+    fn byte(&self, at: u64) -> &AtomicU8 {
+        assert!(at < 2 * self.size);
+        // SAFETY: the data bytes start one word after `prod` and span `2 * size` bytes
+        // (checked above), alive as long as the ring (the test keeps it).
+        unsafe { &*self.prod.add(1).cast::<AtomicU8>().add(at as usize) }
+    }
+
+    /// Writes bytes at ring position `pos` into both copies, as the double mapping shows.
+    fn write(&self, pos: u64, bytes: &[u8]) {
+        for (i, &b) in bytes.iter().enumerate() {
+            let o = (pos + i as u64) % self.size;
+            self.byte(o).store(b, Ordering::Relaxed);
+            self.byte(o + self.size).store(b, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes a record header (length word with flags) at `pos`.
+    fn header(&self, pos: u64, word: u32) {
+        self.write(pos, &word.to_ne_bytes());
+        self.write(pos + 4, &[0; 4]);
+        std::sync::atomic::fence(Ordering::Release);
+    }
+
+    /// Publishes the producer position.
+    fn set_prod(&self, pos: u64) {
+        // SAFETY: `prod` is the first word of the live producer box.
+        unsafe { &*self.prod }.store(pos, Ordering::Release);
+    }
+
+    /// The consumer position the reader published.
+    fn consumer(&self) -> u64 {
+        // SAFETY: `cons` is the live consumer word.
+        unsafe { &*self.cons }.load(Ordering::Acquire)
+    }
+}
 
 fn fake_map() -> Map {
     capture(
@@ -21,7 +68,8 @@ fn fake_map() -> Map {
 }
 
 fn ring(size: u64) -> (RingBuf, HeapRingWriter) {
-    RingBuf::on_heap(fake_map(), size)
+    let (rb, cons, prod) = RingBuf::on_heap(fake_map(), size);
+    (rb, HeapRingWriter { cons, prod, size })
 }
 
 /// Writes a committed record of `payload` at `pos`; returns the next position.
@@ -188,4 +236,51 @@ fn consume_n_stops_after_n() {
     assert_eq!(rb.consume_n(3, |r| got.push(r[0])).unwrap(), 3);
     assert_eq!(rb.consume(|r| got.push(r[0])).unwrap(), 2);
     assert_eq!(got, vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn consume_commits_in_batches_behind_the_record_in_hand() {
+    let (mut rb, w) = ring(4096);
+    rb.set_commit_interval(64);
+    let mut pos = 0;
+    for i in 0u8..40 {
+        let flags = if i % 7 == 3 { DISCARD } else { 0 };
+        pos = put(&w, pos, &[i; 8], flags);
+    }
+    w.set_prod(pos);
+    let mut seen = Vec::new();
+    let n = rb
+        .consume(|r| {
+            let start = 16 * u64::from(r[0]);
+            assert!(
+                w.consumer() <= start,
+                "published {} past {start}",
+                w.consumer()
+            );
+            assert!(start - w.consumer() < 64 + 16, "batches of about 64 bytes");
+            seen.push(r[0]);
+        })
+        .unwrap();
+    assert_eq!(n, seen.len());
+    assert_eq!(seen, (0u8..40).filter(|i| i % 7 != 3).collect::<Vec<_>>());
+    assert_eq!(w.consumer(), pos);
+    // A BUSY record stops consume; committing it lets the rest through.
+    let p = put(&w, pos, &[100; 8], 0);
+    w.header(p, 8 | BUSY);
+    let q = put(&w, p + 16, &[102; 8], 0);
+    w.set_prod(q);
+    let mut got = Vec::new();
+    rb.consume(|r| got.push(r[0])).unwrap();
+    assert_eq!(got, vec![100]);
+    put(&w, p, &[101; 8], 0);
+    rb.consume(|r| got.push(r[0])).unwrap();
+    assert_eq!(got, vec![100, 101, 102]);
+    // Corrupt length: an error, the position stays before it.
+    w.header(q, 9000);
+    w.set_prod(q + 16);
+    assert!(matches!(rb.consume(|_| ()), Err(MapError::Corrupt { .. })));
+    assert!(
+        matches!(rb.consume(|_| ()), Err(MapError::Corrupt { .. })),
+        "stays stuck there"
+    );
 }

@@ -335,6 +335,26 @@ mod tests {
             .unwrap();
         assert_eq!((s.key_size, s.value_size), (8, 4));
         assert_eq!(kernel_name("a_very_long_map_name"), "a_very_long_map");
+        let (map, calls) = capture(
+            |_, _| FakeReply::dev_null(),
+            || {
+                MapSpec::new(MapType::ARRAY)
+                    .name("a_very_long_map_name")
+                    .key_size(4)
+                    .value_size(4)
+                    .max_entries(1)
+                    .create()
+            },
+        );
+        assert_eq!(
+            map.unwrap().name(),
+            "a_very_long_map_name",
+            "errors keep the full name"
+        );
+        assert_eq!(
+            &MapCreateAttr::from_bytes(&calls[0].attr).unwrap().map_name,
+            b"a_very_long_map\0"
+        );
         assert_eq!(kernel_name("ééééééééé"), "ééééééé");
     }
 
