@@ -55,6 +55,8 @@ pub struct Loader {
     kconfig: Option<Kconfig>,
     externs: HashMap<String, ExternValue>,
     max_entries: HashMap<String, u32>,
+    /// freplace (EXT) programs: target program and function.
+    replace: HashMap<String, (Arc<OwnedFd>, String)>,
 }
 
 impl Default for Loader {
@@ -68,6 +70,7 @@ impl Default for Loader {
             kconfig: None,
             externs: HashMap::new(),
             max_entries: HashMap::new(),
+            replace: HashMap::new(),
         }
     }
 }
@@ -140,6 +143,20 @@ impl Loader {
     /// Override map `name`'s `max_entries`.
     pub fn max_entries(mut self, map: impl Into<String>, n: u32) -> Loader {
         self.max_entries.insert(map.into(), n);
+        self
+    }
+
+    /// For a `freplace` (EXT) program: the loaded program whose function it replaces, and
+    /// that function's name (libbpf's `bpf_program__set_attach_target`). The section's own
+    /// target (`freplace/<function>`) is used when `function` is empty.
+    pub fn replace_target(
+        mut self,
+        program: impl Into<String>,
+        target: Arc<OwnedFd>,
+        function: impl Into<String>,
+    ) -> Loader {
+        self.replace
+            .insert(program.into(), (target, function.into()));
         self
     }
 
@@ -311,24 +328,35 @@ impl Loader {
         for rp in &relocated.programs {
             let prog = &obj.programs()[rp.program];
             let attach_type = programs::expected_attach_type(prog);
-            let outcome = programs::attach_target(prog, attach_type, kernel_vmlinux.as_ref())
-                .and_then(|attach| {
-                    programs::load(
-                        rp,
-                        &ProgInputs {
-                            obj: &obj,
-                            prog,
-                            btf_fd: btf_fd.as_ref().map(|f| f.as_fd()),
-                            map_fd: &map_fd,
-                            fd_array: &fd_array,
-                            module_slot: &module_slot,
-                            attach_prog: None,
-                            kern_version,
-                            settings,
-                        },
-                        attach.as_ref(),
-                    )
-                });
+            let replace = self.replace.get(prog.name());
+            let outcome = match replace {
+                Some((target, function)) => {
+                    let f = if function.is_empty() {
+                        prog.attach_target().unwrap_or_default()
+                    } else {
+                        function.as_str()
+                    };
+                    programs::replace_target(prog, target.as_fd(), f).map(Some)
+                }
+                None => programs::attach_target(prog, attach_type, kernel_vmlinux.as_ref()),
+            }
+            .and_then(|attach| {
+                programs::load(
+                    rp,
+                    &ProgInputs {
+                        obj: &obj,
+                        prog,
+                        btf_fd: btf_fd.as_ref().map(|f| f.as_fd()),
+                        map_fd: &map_fd,
+                        fd_array: &fd_array,
+                        module_slot: &module_slot,
+                        attach_prog: replace.map(|(t, _)| t.as_fd()),
+                        kern_version,
+                        settings,
+                    },
+                    attach.as_ref(),
+                )
+            });
             match outcome {
                 Ok((fd, report)) => {
                     if let Some(ro) = bind_rodata {

@@ -16,6 +16,7 @@ use crate::relocate::core::annotate_verifier_log;
 use crate::relocate::{MapRefKind, MapSlot, RelocatedProgram};
 use crate::syscall::{
     self, AttachType, ExtInfo, FuncInfoRec, LineInfoRec, LogLevel, ProgFlags, ProgLoad, ProgType,
+    SyscallError,
 };
 
 /// Where the verifier log starts; it grows to what the kernel says it needs.
@@ -58,14 +59,23 @@ pub(crate) fn attach_target(
     attach: Option<AttachType>,
     vmlinux: Option<&Arc<Btf>>,
 ) -> Result<Option<AttachTarget>, LoadError> {
-    if !prog.flags().contains(SecFlags::ATTACH_BTF) || prog.prog_type() == ProgType::EXT {
-        return Ok(None);
-    }
     let err = |target: &str, why: String| LoadError::AttachTarget {
         program: prog.name().to_string(),
         target: target.to_string(),
         why,
     };
+    if prog.prog_type() == ProgType::EXT {
+        // Only reached without Loader::replace_target.
+        return Err(err(
+            prog.attach_target().unwrap_or_default(),
+            "a freplace program replaces a function of another loaded program: name it with \
+             Loader::replace_target(program, target_fd, function)"
+                .into(),
+        ));
+    }
+    if !prog.flags().contains(SecFlags::ATTACH_BTF) {
+        return Ok(None);
+    }
     let Some(target) = prog.attach_target().filter(|t| !t.is_empty()) else {
         return Err(err(
             "",
@@ -128,6 +138,34 @@ pub(crate) fn attach_target(
             module.map(|m| format!(" (module {m})")).unwrap_or_default()
         ),
     ))
+}
+
+/// The BTF id of `function` in the BTF of loaded program `target` (freplace targets).
+pub(crate) fn replace_target(
+    prog: &Program,
+    target: BorrowedFd<'_>,
+    function: &str,
+) -> Result<AttachTarget, LoadError> {
+    let err = |why: String| LoadError::AttachTarget {
+        program: prog.name().to_string(),
+        target: function.to_string(),
+        why,
+    };
+    let sys = |what: &str, e: SyscallError| err(format!("{what}: {e}"));
+    let info = syscall::prog_info(target).map_err(|e| sys("reading the target program", e))?;
+    if info.btf_id == 0 {
+        return Err(err("the target program has no BTF".into()));
+    }
+    let btf_fd = syscall::btf_get_fd_by_id(info.btf_id).map_err(|e| sys("opening its BTF", e))?;
+    let data = syscall::btf_data(btf_fd.as_fd()).map_err(|e| sys("reading its BTF", e))?;
+    let btf = Btf::parse(data).map_err(|e| err(format!("parsing its BTF: {e}")))?;
+    let id = btf
+        .id_by_name_kind(function, BtfKind::Func)
+        .ok_or_else(|| err("no such function in the target program's BTF".into()))?;
+    Ok(AttachTarget {
+        btf_id: id,
+        obj_fd: None,
+    })
 }
 
 /// The expected attach type to send, following the section's flags.
