@@ -55,6 +55,9 @@ impl fmt::Display for Call {
 pub enum Hint {
     /// EPERM: the process lacks privileges.
     Privileges,
+    /// EPERM although the process holds the capabilities: a security policy (kernel
+    /// lockdown, an LSM, a sysctl such as `kernel.unprivileged_bpf_disabled`) refused.
+    Policy,
     /// A non-zero attribute field that the running kernel is (or may be) too old for.
     NewField {
         /// The command whose attributes hold the field.
@@ -90,6 +93,10 @@ impl fmt::Display for Hint {
             Hint::Privileges => f.write_str(
                 "needs root or CAP_BPF + CAP_PERFMON (CAP_NET_ADMIN for networking programs, \
                  CAP_SYS_ADMIN for some commands)",
+            ),
+            Hint::Policy => f.write_str(
+                "refused by a security policy (kernel lockdown, an LSM or a sysctl): this \
+                 process already holds CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN",
             ),
             Hint::NewField {
                 command,
@@ -230,12 +237,27 @@ impl SyscallError {
     }
 }
 
+/// Whether the effective capability set holds CAP_SYS_ADMIN, CAP_PERFMON and CAP_BPF (read
+/// on the error path only).
+fn holds_bpf_capabilities() -> bool {
+    const NEEDED: u64 = (1 << 21) | (1 << 38) | (1 << 39);
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & NEEDED == NEEDED)
+}
+
 fn generic_hint(command: Call, errno: Errno) -> Option<Hint> {
     let cmd = match command {
         Call::Bpf(c) => Some(c),
         _ => None,
     };
     let note = match (errno, cmd) {
+        (Errno::EPERM, _) if holds_bpf_capabilities() => return Some(Hint::Policy),
         (Errno::EPERM, _) => return Some(Hint::Privileges),
         (Errno::ENOSPC, Some(Command::PROG_LOAD | Command::BTF_LOAD)) => {
             "the log buffer is too small for the verifier log; log_true_size tells the size needed"
@@ -318,7 +340,12 @@ mod tests {
         let e = SyscallError::new(Call::Bpf(Command::PROG_LOAD), Errno::ENOSPC);
         assert!(e.to_string().contains("log_true_size"));
         let e = SyscallError::new(Call::PerfEventOpen, Errno::EPERM);
-        assert_eq!(e.hint, Some(Hint::Privileges));
+        let want = if holds_bpf_capabilities() {
+            Hint::Policy
+        } else {
+            Hint::Privileges
+        };
+        assert_eq!(e.hint, Some(want));
         assert_eq!(e.bpf_command(), None);
     }
 
