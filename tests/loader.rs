@@ -512,6 +512,96 @@ fn freplace_replaces_a_function_of_a_loaded_program() {
         let link = repl.attach_freplace(entry.fd(), "pick").unwrap();
         assert_eq!(run(entry.fd(), &packet()), 42, "replaced");
         drop(link);
-        assert_eq!(run(entry.fd(), &packet()), 1, "restored after the link dropped");
+        assert_eq!(
+            run(entry.fd(), &packet()),
+            1,
+            "restored after the link dropped"
+        );
     }
+}
+
+fn available_congestion_control() -> String {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+        .unwrap_or_default()
+}
+
+/// Sends 4 MiB over a loopback TCP connection using congestion control `cc`, in a network
+/// namespace of its own (a thread that unshares).
+fn tcp_transfer_with(cc: &str) -> Result<(), String> {
+    let cc = cc.to_string();
+    std::thread::spawn(move || -> Result<(), String> {
+        use std::io::{Read, Write};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())?;
+        let lo = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !lo.success() {
+            return Err("ip link set lo up failed".into());
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let addr = listener.local_addr().unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = vec![0u8; 1 << 16];
+            let mut n = 0;
+            while let Ok(k) = s.read(&mut buf) {
+                if k == 0 {
+                    break;
+                }
+                n += k;
+            }
+            n
+        });
+        let s = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+        nix::sys::socket::setsockopt(
+            &s,
+            nix::sys::socket::sockopt::TcpCongestion,
+            &std::ffi::OsString::from(cc),
+        )
+        .map_err(|e| format!("TCP_CONGESTION: {e}"))?;
+        let mut s = s;
+        let chunk = vec![7u8; 1 << 16];
+        for _ in 0..64 {
+            s.write_all(&chunk).map_err(|e| e.to_string())?;
+        }
+        drop(s);
+        assert_eq!(reader.join().unwrap(), 64 << 16);
+        Ok(())
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn struct_ops_register_run_and_unregister() {
+    require_bpf!();
+    let _s = serial();
+    let path = &fixture_pair("loader", "struct_ops")[1];
+    let before = fd_count();
+    {
+        let loaded = Loader::new().load(Object::open(path).unwrap()).unwrap();
+        assert!(
+            available_congestion_control().contains("oxcc"),
+            "`.struct_ops` registers at load: {}",
+            available_congestion_control()
+        );
+        assert!(!available_congestion_control().contains("oxcc_link"));
+        let links = loaded.attach_all().unwrap();
+        assert!(available_congestion_control().contains("oxcc_link"));
+        tcp_transfer_with("oxcc").unwrap();
+        let acks = loaded.bss().unwrap().read::<u64>("acks").unwrap();
+        assert!(acks > 0, "the algorithm's cong_avoid ran on ACKs");
+        drop(links);
+        assert!(
+            !available_congestion_control().contains("oxcc_link"),
+            "the link's drop unregisters"
+        );
+    }
+    assert!(
+        !available_congestion_control().contains("oxcc"),
+        "dropping the object unregisters: {}",
+        available_congestion_control()
+    );
+    assert_eq!(fd_count(), before);
 }

@@ -190,7 +190,8 @@ impl Loader {
                 crate::object::ExternKind::Kfunc { .. } | crate::object::ExternKind::Ksym { .. }
             )
         });
-        core || attach || ksyms
+        let struct_ops = obj.maps().iter().any(|m| m.struct_ops.is_some());
+        core || attach || ksyms || struct_ops
     }
 
     /// Relocates `obj` offline (no syscall except reading the target BTF): the instructions
@@ -255,6 +256,26 @@ impl Loader {
             },
         )?;
 
+        // struct_ops maps against the kernel's structs; their programs get the kernel struct
+        // and member index, and those no map uses are not loaded (as with libbpf).
+        let (struct_ops, so_targets) = super::struct_ops::plan(&obj, kernel_vmlinux.as_ref())?;
+        if !struct_ops.is_empty() || obj.maps().iter().any(|m| m.struct_ops.is_some()) {
+            let names: Vec<(String, bool)> = obj
+                .programs()
+                .iter()
+                .filter(|p| p.prog_type() == crate::syscall::ProgType::STRUCT_OPS)
+                .map(|p| (p.name().to_string(), so_targets.contains_key(p.name())))
+                .collect();
+            for (name, used) in names {
+                let p = obj.program_mut(&name)?;
+                if used {
+                    p.set_expected_attach_type(so_targets.get(&name).map(|t| t.1));
+                } else {
+                    p.set_autoload(false);
+                }
+            }
+        }
+
         // Relocation (pure).
         let targets = target.as_ref().map(|b| {
             if custom {
@@ -278,7 +299,12 @@ impl Loader {
             warnings.push(w);
         }
         let btf_fd = uploaded.fd;
-        let maps = create_all(&obj, btf_fd.as_ref().map(|f| f.as_fd()), &self.pin_root)?;
+        let maps = create_all(
+            &obj,
+            btf_fd.as_ref().map(|f| f.as_fd()),
+            &self.pin_root,
+            &struct_ops,
+        )?;
 
         // Module BTF objects for kfuncs/ksyms in modules: fd_array slot 0 is vmlinux.
         let mut modules: Vec<(String, OwnedFd)> = Vec::new();
@@ -338,7 +364,13 @@ impl Loader {
                     };
                     programs::replace_target(prog, target.as_fd(), f).map(Some)
                 }
-                None => programs::attach_target(prog, attach_type, kernel_vmlinux.as_ref()),
+                None => match so_targets.get(prog.name()) {
+                    Some((btf_id, _)) => Ok(Some(programs::AttachTarget {
+                        btf_id: *btf_id,
+                        obj_fd: None,
+                    })),
+                    None => programs::attach_target(prog, attach_type, kernel_vmlinux.as_ref()),
+                },
             }
             .and_then(|attach| {
                 programs::load(
@@ -401,6 +433,50 @@ impl Loader {
             }
         }
 
+        // struct_ops values, now that their programs exist: a `.struct_ops` map registers here.
+        let mut registered = Vec::new();
+        for plan in &struct_ops {
+            let mut data = plan.data.clone();
+            let mut complete = true;
+            for (off, prog) in &plan.slots {
+                match loaded_programs.iter().find(|p| p.name() == prog) {
+                    Some(p) => {
+                        let fd = (p.fd().as_raw_fd() as u32).to_ne_bytes();
+                        if let Some(dst) = data.get_mut(*off..*off + 8) {
+                            dst[..4].copy_from_slice(&fd);
+                            dst[4..].fill(0);
+                        }
+                    }
+                    None => complete = false,
+                }
+            }
+            if !complete {
+                warnings.push(format!(
+                    "struct_ops map `{}` not registered: one of its programs failed to load",
+                    obj.maps()[plan.map].name
+                ));
+                continue;
+            }
+            let map = &maps.user[plan.map];
+            let name = &obj.maps()[plan.map].name;
+            map.update(&0u32.to_ne_bytes(), &data, ElemFlags::ANY)
+                .map_err(|e| LoadError::StructOps {
+                    map: name.clone(),
+                    why: format!("registering: {e}"),
+                })?;
+            if !map.flags().contains(crate::syscall::MapFlags::LINK) {
+                // Registered by the update: unregistered when this link (kept by `Loaded`)
+                // drops, so dropping the object leaves nothing behind.
+                let link = crate::programs::attach_struct_ops(map.as_fd(), name).map_err(|e| {
+                    LoadError::StructOps {
+                        map: name.clone(),
+                        why: e.to_string(),
+                    }
+                })?;
+                registered.push((name.clone(), link));
+            }
+        }
+
         let names: Vec<String> = obj.maps().iter().map(|m| m.name.clone()).collect();
         let globals = maps
             .data
@@ -427,6 +503,7 @@ impl Loader {
             failures,
             core: relocated.core,
             warnings,
+            struct_ops: registered,
         })
     }
 }

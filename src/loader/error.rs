@@ -122,6 +122,14 @@ pub enum LoadError {
         /// The map or data section.
         map: String,
     },
+    /// A struct_ops map does not fit the kernel's struct.
+    #[error("struct_ops map `{map}`: {why}")]
+    StructOps {
+        /// The map.
+        map: String,
+        /// Why.
+        why: String,
+    },
     /// A syscall failed outside program loading.
     #[error("{what}: {source}")]
     Syscall {

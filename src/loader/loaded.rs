@@ -172,6 +172,8 @@ pub struct Loaded {
     pub(crate) failures: Vec<ProgramLoadError>,
     pub(crate) core: Vec<CoreDecision>,
     pub(crate) warnings: Vec<String>,
+    /// `.struct_ops` maps registered at load, unregistered when these drop.
+    pub(crate) struct_ops: Vec<(String, Link)>,
 }
 
 impl Loaded {
@@ -291,14 +293,37 @@ impl Loaded {
     }
 
     /// Attaches every program whose section names its target (see
-    /// [`LoadedProgram::is_auto_attachable`]); the first failure detaches what was attached
-    /// and is returned.
+    /// [`LoadedProgram::is_auto_attachable`]) and registers every `.struct_ops.link` map; the
+    /// first failure detaches what was attached and is returned.
     pub fn attach_all(&self) -> Result<Vec<Link>, LoadAttachError> {
         let mut links = Vec::new();
         for p in self.programs.iter().filter(|p| p.is_auto_attachable()) {
             links.push(self.attach(p.name())?);
         }
+        for (name, map) in self.maps() {
+            if map.map_type() == crate::syscall::MapType::STRUCT_OPS
+                && map.flags().contains(crate::syscall::MapFlags::LINK)
+            {
+                links.push(self.attach_struct_ops(name)?);
+            }
+        }
         Ok(links)
+    }
+
+    /// Registers struct_ops map `name`: a `.struct_ops.link` map through a new link; for a
+    /// `.struct_ops` map (registered at load), hands over the registration, which ends when
+    /// the returned link drops.
+    pub fn attach_struct_ops(&self, name: &str) -> Result<Link, LoadAttachError> {
+        let map = self
+            .map(name)
+            .map_err(|e| LoadAttachError::NoProgram(e.to_string()))?;
+        Ok(crate::programs::attach_struct_ops(map.as_fd(), name)?)
+    }
+
+    /// The registrations of `.struct_ops` maps made at load (they end when dropped with
+    /// the object, or when the taken links drop).
+    pub fn take_struct_ops_registrations(&mut self) -> Vec<(String, Link)> {
+        std::mem::take(&mut self.struct_ops)
     }
 }
 

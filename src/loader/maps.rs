@@ -87,6 +87,7 @@ pub(crate) fn create_all(
     obj: &Object,
     btf_fd: Option<BorrowedFd<'_>>,
     pin_root: &Path,
+    struct_ops: &[super::struct_ops::StructOpsPlan],
 ) -> Result<CreatedMaps, LoadError> {
     let mut out = CreatedMaps {
         user: Vec::with_capacity(obj.maps().len()),
@@ -94,7 +95,7 @@ pub(crate) fn create_all(
         pinned_here: Vec::new(),
         reused: Vec::new(),
     };
-    let result = create_into(obj, btf_fd, pin_root, &mut out);
+    let result = create_into(obj, btf_fd, pin_root, struct_ops, &mut out);
     if result.is_err() {
         for p in &out.pinned_here {
             let _ = std::fs::remove_file(p);
@@ -107,10 +108,18 @@ fn create_into(
     obj: &Object,
     btf_fd: Option<BorrowedFd<'_>>,
     pin_root: &Path,
+    struct_ops: &[super::struct_ops::StructOpsPlan],
     out: &mut CreatedMaps,
 ) -> Result<(), LoadError> {
-    for def in obj.maps() {
-        let spec = spec_of(def, btf_fd.is_some());
+    for (i, def) in obj.maps().iter().enumerate() {
+        let mut spec = spec_of(def, btf_fd.is_some());
+        if let Some(plan) = struct_ops.iter().find(|p| p.map == i) {
+            // The kernel's value type, not the object's struct.
+            spec.value_size = plan.value_size;
+            spec.btf_vmlinux_value_type_id = plan.value_type_id;
+            spec.btf_key_type_id = 0;
+            spec.btf_value_type_id = 0;
+        }
         if pins(def) {
             let path = pin_root.join(pin_name(&def.name));
             match Map::from_pin(&path) {

@@ -15,6 +15,7 @@ pub mod kernel_btf;
 mod loaded;
 mod maps;
 mod programs;
+mod struct_ops;
 pub mod verifier_log;
 
 pub use builder::{default_pin_root, Loader};

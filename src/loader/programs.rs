@@ -47,6 +47,7 @@ pub struct LoadReport {
 }
 
 /// The kernel object an attach target was found in.
+#[derive(Debug)]
 pub(crate) struct AttachTarget {
     pub btf_id: u32,
     pub obj_fd: Option<OwnedFd>,
