@@ -10,7 +10,8 @@
 //!   `Program::attach_tracepoint`, the `Link` dropped.
 //! - aya: the same object, `TracePoint::attach` + `TracePoint::detach`.
 //!
-//! Before timing, each side's link is checked to count a `getpid`.
+//! Before timing, each side's link is checked to count a `getpid`. The ratios come from paired
+//! rounds ([`Paired`]); criterion's runs give the absolute figures beside them.
 //!
 //! HOOK(oxbpf-programs): when `oxbpf::programs` lands, add a row for its tracepoint attach
 //! (from the section name) beside the syscall-layer one.
@@ -20,7 +21,7 @@ use std::hint::black_box;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use compare::bench::{median_ns, ratio};
+use compare::bench::{ratio, rounds, Paired};
 use compare::summary::Table;
 use compare::tracefs;
 use libbpf_rs::{MapCore, MapFlags, ObjectBuilder, TracepointCategory};
@@ -170,6 +171,28 @@ fn main() {
         assert!(hits.get(&0, 0).unwrap() > 0, "aya's link counts");
     }
 
+    let m = {
+        let lb_prog = &lb_prog;
+        let tp: &mut aya::programs::TracePoint = aya_obj
+            .program_mut("count_getpid")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        Paired::new()
+            .side("oxbpf", || ox_attach(&tracefs, prog.as_fd()))
+            .side("libbpf-rs", move || {
+                let link = lb_prog
+                    .attach_tracepoint(TracepointCategory::Syscalls, EVENT)
+                    .unwrap();
+                drop(black_box(link));
+            })
+            .side("aya", move || {
+                let link = tp.attach(CATEGORY, EVENT).unwrap();
+                tp.detach(black_box(link)).unwrap();
+            })
+            .run(rounds(300))
+    };
+
     let mut c = compare::bench::criterion();
     {
         let mut g = c.benchmark_group(GROUP);
@@ -196,13 +219,13 @@ fn main() {
         g.finish();
     }
 
-    let t = |id| median_ns(GROUP, id);
+    let t = |id| m.get(id);
     let mut table = Table::new("attach");
     table.ratio(
         "tracepoint attach + detach: oxbpf (syscall layer) / libbpf-rs",
         ratio(t("oxbpf"), t("libbpf-rs")),
         None,
-        "tracefs id read + perf_event_open + BPF_LINK_CREATE + close; issue 8 sets no target",
+        "tracefs id read + perf_event_open + BPF_LINK_CREATE + close; paired rounds; issue 8 sets no target",
     );
     table.ratio(
         "tracepoint attach + detach: oxbpf (syscall layer) / aya",

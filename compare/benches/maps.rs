@@ -6,7 +6,8 @@
 //! oxbpf `syscall::map_{lookup,update}_elem`, libbpf-rs `MapHandle::{lookup_into,update}`
 //! (the non-allocating lookup), aya `HashMap::{get,insert}`, bare: the same attribute struct
 //! filled in a loop and `libc::syscall(SYS_bpf, ...)`. Batched: `BPF_MAP_{LOOKUP,UPDATE}_BATCH`
-//! over all keys (aya has no batch operations).
+//! over all keys (aya has no batch operations). The ratios come from paired rounds
+//! ([`Paired`]); criterion's runs give the absolute figures beside them.
 //!
 //! HOOK(oxbpf-maps): when the typed `oxbpf::maps` API lands, add its `HashMap` rows beside
 //! `oxbpf` (per element and batched) and compare them with `bare` too.
@@ -14,7 +15,7 @@
 use std::hint::black_box;
 use std::os::fd::{AsFd, AsRawFd};
 
-use compare::bench::{median_ns, ratio};
+use compare::bench::{ratio, rounds, Paired};
 use compare::summary::{Table, Target};
 use criterion::Throughput;
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType as LibbpfMapType};
@@ -299,6 +300,59 @@ fn main() {
         N as usize
     );
 
+    // The ratios: paired rounds per group (criterion's runs below give the absolute figures).
+    let r = rounds(100);
+    let update = Paired::new()
+        .side("bare", || bare_update_all(bare_fd, &keys, &values))
+        .side("oxbpf", || ox_update_all(&ox_map, &keys, &values))
+        .side("libbpf-rs", || libbpf_update_all(&lb_map, &keys, &values))
+        .side("aya", || aya_update_all(&mut aya_map, &keys, &values))
+        .run(r);
+    let lookup = Paired::new()
+        .side("bare", || {
+            black_box(bare_lookup_all(bare_fd, &keys));
+        })
+        .side("oxbpf", || {
+            black_box(ox_lookup_all(&ox_map, &keys));
+        })
+        .side("libbpf-rs", || {
+            black_box(libbpf_lookup_all(&lb_map, &keys));
+        })
+        .side("aya", || {
+            black_box(aya_lookup_all(&aya_map, &keys));
+        })
+        .run(r);
+    let update_batch = Paired::new()
+        .side("bare", || bare_update_batch(bare_fd, &keys, &values))
+        .side("oxbpf", || {
+            ox_update_batch(&ox_map, &key_bytes, &value_bytes)
+        })
+        .side("libbpf-rs", || {
+            lb_map
+                .update_batch(&key_bytes, &value_bytes, N, MapFlags::ANY, MapFlags::ANY)
+                .unwrap()
+        })
+        .run(r);
+    let lookup_batch = {
+        let (kb, vb, okb, ovb) = (&mut kb, &mut vb, &mut okb, &mut ovb);
+        let ox_map = &ox_map;
+        Paired::new()
+            .side("bare", move || {
+                black_box(bare_lookup_batch(bare_fd, kb, vb));
+            })
+            .side("oxbpf", move || {
+                black_box(ox_lookup_batch(ox_map, okb, ovb));
+            })
+            .side("libbpf-rs", || {
+                let n = lb_map
+                    .lookup_batch(N, MapFlags::ANY, MapFlags::ANY)
+                    .unwrap()
+                    .count();
+                black_box(n);
+            })
+            .run(r)
+    };
+
     let mut c = compare::bench::criterion();
     let elements = Throughput::Elements(u64::from(N));
     {
@@ -379,14 +433,19 @@ fn main() {
     // SAFETY: the bare map's fd, owned by nobody else, closed once.
     unsafe { libc::close(bare_fd as i32) };
 
-    let t = |g: &str, id: &str| median_ns(g, id);
+    let t = |g: &str, id: &str| match g {
+        "hash_update" => update.get(id),
+        "hash_lookup" => lookup.get(id),
+        "hash_update_batch" => update_batch.get(id),
+        _ => lookup_batch.get(id),
+    };
     let mut table = Table::new("maps");
     for (g, what) in [("hash_update", "update"), ("hash_lookup", "lookup")] {
         table.ratio(
             &format!("HASH {what} per element: oxbpf / bare bpf(2) loop"),
             ratio(t(g, "oxbpf"), t(g, "bare")),
             Some(Target::AtMost(1.10)),
-            "10k keys per iteration",
+            "10k keys per call; medians of paired rounds",
         );
         table.ratio(
             &format!("HASH {what} per element: oxbpf / libbpf-rs"),

@@ -11,12 +11,13 @@
 //!
 //! Heap kept: the counting allocator (Rust sides) and glibc's `mallinfo2` (every side: libbpf
 //! allocates with malloc, and so does Rust's system allocator) with the result alive, after
-//! one warm-up run of each.
+//! one warm-up run of each. The time ratios come from paired rounds ([`Paired`]); criterion's
+//! runs give the absolute figures beside them.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
-use compare::bench::{median_ns, ratio};
+use compare::bench::{ratio, rounds, Paired};
 use compare::heap::{kept, kib, malloc_kept, Counting};
 use compare::summary::{Table, Target};
 use criterion::Criterion;
@@ -141,6 +142,13 @@ fn main() {
         kib(aya_counted)
     );
 
+    let m = Paired::new()
+        .side("oxbpf", || drop(black_box(oxbpf_side())))
+        .side("libbpf", || drop(black_box(libbpf_mmap_side())))
+        .side("libbpf_btf__parse", || drop(black_box(libbpf_parse_side())))
+        .side("aya-obj", || drop(black_box(aya_side())))
+        .run(rounds(30));
+
     let mut c: Criterion = compare::bench::criterion();
     {
         let mut g = c.benchmark_group(GROUP);
@@ -154,13 +162,13 @@ fn main() {
         g.finish();
     }
 
-    let t = |id| median_ns(GROUP, id);
+    let t = |id| m.get(id);
     let mut table = Table::new("vmlinux_btf");
     table.ratio(
         "vmlinux BTF parse + 6 lookups, time: oxbpf / libbpf (btf__load_vmlinux_btf, mmap)",
         ratio(t("oxbpf"), t("libbpf")),
         Some(Target::AtMost(0.5)),
-        "criterion medians",
+        "medians of paired rounds",
     );
     table.ratio(
         "vmlinux BTF parse + 6 lookups, time: oxbpf / libbpf (btf__parse, read)",

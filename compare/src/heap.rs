@@ -2,7 +2,7 @@
 //!
 //! Two methods, both documented in `BENCHMARKS.md`:
 //! - [`Counting`], a global allocator that forwards to the system allocator and counts the
-//!   bytes live; a bench binary installs it with `#[global_allocator]`. It sees Rust
+//!   bytes live and the allocations made; a bench binary installs it with `#[global_allocator]`. It sees Rust
 //!   allocations only.
 //! - [`malloc_in_use`], glibc's `mallinfo2()`: bytes in use in the malloc arenas
 //!   (`uordblks`) plus bytes in mmapped chunks (`hblkhd`). It sees C (libbpf) allocations and
@@ -12,21 +12,24 @@
 //! alive.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 /// A counting global allocator (install with `#[global_allocator]`).
 pub struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
         // SAFETY: same layout contract as the caller's.
         unsafe { System.alloc(l) }
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
         // SAFETY: same layout contract as the caller's.
         unsafe { System.alloc_zeroed(l) }
@@ -37,6 +40,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(p, l, new) }
@@ -46,6 +50,11 @@ unsafe impl GlobalAlloc for Counting {
 /// Bytes live through [`Counting`] (0 if it is not the global allocator).
 pub fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
+}
+
+/// Allocations (and reallocations) made through [`Counting`] so far.
+pub fn allocations() -> usize {
+    ALLOCS.load(Ordering::Relaxed)
 }
 
 /// Runs `f`; returns the bytes (counted by [`Counting`]) its result keeps, and the result.
