@@ -9,6 +9,9 @@
 //! - aya-obj: `Btf::from_sys_fs` (reads the file, parses into owned types) +
 //!   `id_by_type_name_kind`.
 //!
+//! malloc is made steady first (`heap::steady_malloc`: no mmapped chunks, no trimming), so that
+//! no side's time depends on the allocation history another side left.
+//!
 //! Heap kept: the counting allocator (Rust sides) and glibc's `mallinfo2` (every side: libbpf
 //! allocates with malloc, and so does Rust's system allocator) with the result alive, after
 //! one warm-up run of each. The time ratios come from paired rounds ([`Paired`]); criterion's
@@ -106,6 +109,7 @@ fn main() {
             return;
         }
     };
+    compare::heap::steady_malloc();
     // Quiet: libbpf's default logger prints nothing for these, but keep it that way.
     libbpf_rs::set_print(None);
 
@@ -147,7 +151,8 @@ fn main() {
         .side("libbpf", || drop(black_box(libbpf_mmap_side())))
         .side("libbpf_btf__parse", || drop(black_box(libbpf_parse_side())))
         .side("aya-obj", || drop(black_box(aya_side())))
-        .run(rounds(30));
+        .run(rounds(50));
+    eprintln!("paired medians: {m}");
 
     let mut c: Criterion = compare::bench::criterion();
     {

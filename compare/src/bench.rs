@@ -68,6 +68,16 @@ type Side<'a> = Box<dyn FnMut() -> Option<std::time::Duration> + 'a>;
 #[derive(Clone, Debug, Default)]
 pub struct Medians(Vec<(&'static str, f64)>);
 
+impl std::fmt::Display for Medians {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, t)) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}{name} {:.3} ms", t / 1e6)?;
+        }
+        Ok(())
+    }
+}
+
 impl Medians {
     /// The median of side `name`.
     pub fn get(&self, name: &str) -> Option<f64> {

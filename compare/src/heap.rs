@@ -79,6 +79,19 @@ pub fn malloc_kept<T>(f: impl FnOnce() -> T) -> (isize, T) {
     (malloc_in_use() as isize - before as isize, v)
 }
 
+/// Makes glibc malloc's behaviour independent of what ran before: every allocation from the
+/// heap (no per-allocation mmap), freed memory kept for reuse (no trimming). Without this,
+/// whether a multi-MiB buffer costs fresh page faults depends on the allocation history
+/// (glibc's mmap threshold adapts to earlier frees), so sides that run in turn (paired
+/// rounds) would pay for each other. Call once at the start of a bench, before measuring.
+pub fn steady_malloc() {
+    // SAFETY: mallopt only sets allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 /// Bytes as KiB, for tables.
 pub fn kib(bytes: isize) -> String {
     format!("{:.0} KiB", bytes as f64 / 1024.0)
