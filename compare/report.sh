@@ -7,8 +7,10 @@
 # pkg-config, libelf-dev, zlib1g-dev). Each bench prints its ratios and saves them as a
 # Markdown fragment under <target>/compare/; this script joins them, with a line about the
 # machine, into <target>/compare/table.md and prints it. Every ratio in the table comes from
-# this one run. Env: COMPARE_LOAD_ROUNDS (fresh processes per loader, default 15),
-# COMPARE_LOAD_OBJECTS (colon-separated objects for the whole-tool load).
+# this one run. Env: COMPARE_ROUNDS (paired rounds, each bench has its default),
+# COMPARE_LOAD_ROUNDS (fresh processes per loader, default 15), COMPARE_LOAD_OBJECTS
+# (colon-separated objects for the whole-tool load), UPDATE_BENCHMARKS_MD=1 (also replace the
+# table between the markers in BENCHMARKS.md).
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -33,3 +35,12 @@ out=$target/compare/table.md
 echo
 cat "$out"
 echo "(written to $out)"
+if [ "${UPDATE_BENCHMARKS_MD:-}" = 1 ]; then
+    md=$repo/BENCHMARKS.md
+    awk -v table="$out" '
+        /<!-- table:begin -->/ { print; while ((getline line < table) > 0) print line; skip = 1; next }
+        /<!-- table:end -->/ { skip = 0 }
+        !skip { print }
+    ' "$md" >"$md.new" && mv "$md.new" "$md"
+    echo "(BENCHMARKS.md updated)"
+fi
