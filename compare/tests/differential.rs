@@ -4,6 +4,14 @@
 //! instructions compared with oxbpf's, modulo map fds, once oxbpf's side is wired
 //! (`compare::oxbpf_side::relocate`, HOOK(oxbpf-relocate)). Needs root: libbpf's preparation
 //! creates the maps.
+//!
+//! Conventions, from the fixture sources (`<name>.bpf.c` beside `<name>[.VARIANT].clangN.o`):
+//! - a line `// oxbpf-libbpf-refuses: TEXT` says libbpf must fail to prepare every build of the
+//!   source, with TEXT in its log (e.g. `legacy map definitions`, refused by libbpf ≥ 1.0);
+//!   `// oxbpf-libbpf-refuses(TAG ...): TEXT` only the builds whose file name holds every TAG
+//!   as a dot-separated part (a variant, `NO_TYPE`, or a compiler, `clang19`);
+//! - an object `<name>.TARGET.clangN.o` (the `-DTARGET` layout) is a custom target BTF:
+//!   `<name>.clangN.o` is also prepared against it.
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +35,8 @@ fn find_objects(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Our committed objects, then the third-party ones present on this machine.
+/// Our committed objects, then the third-party ones present on this machine, then any in
+/// `$COMPARE_EXTRA_OBJECTS` (colon-separated files or directories, for ad-hoc runs).
 fn objects() -> Vec<PathBuf> {
     let root = compare::repo_root();
     let mut ours = Vec::new();
@@ -38,6 +47,20 @@ fn objects() -> Vec<PathBuf> {
     find_objects(Path::new(LIBXDP_DIR), &mut third);
     third.sort();
     ours.extend(third);
+    for extra in std::env::var("COMPARE_EXTRA_OBJECTS")
+        .unwrap_or_default()
+        .split(':')
+    {
+        let p = Path::new(extra);
+        if p.is_dir() {
+            let mut found = Vec::new();
+            find_objects(p, &mut found);
+            found.sort();
+            ours.extend(found);
+        } else if p.is_file() {
+            ours.push(p.to_path_buf());
+        }
+    }
     ours
 }
 
@@ -60,6 +83,51 @@ macro_rules! require_bpf {
     };
 }
 
+/// The fixture source beside `obj` (`dir/<name>.bpf.c`, `<name>` up to the first dot).
+fn source_of(obj: &Path) -> Option<PathBuf> {
+    let file = obj.file_name()?.to_str()?;
+    let name = file.split('.').next()?;
+    let src = obj.with_file_name(format!("{name}.bpf.c"));
+    src.exists().then_some(src)
+}
+
+/// `Some(TEXT)` when the object's source says libbpf refuses this build of it.
+fn libbpf_refuses(obj: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(source_of(obj)?).ok()?;
+    let file = obj.file_name()?.to_str()?;
+    let parts: Vec<&str> = file.split('.').collect();
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix("// oxbpf-libbpf-refuses")?;
+        let (tags, why) = match rest.strip_prefix('(') {
+            Some(r) => {
+                let (tags, why) = r.split_once(')')?;
+                (tags, why.strip_prefix(':')?)
+            }
+            None => ("", rest.strip_prefix(':')?),
+        };
+        tags.split_whitespace()
+            .all(|t| parts.contains(&t))
+            .then(|| why.trim().to_string())
+    })
+}
+
+/// The target BTFs `obj` is prepared against: this kernel's, and its `-DTARGET` variant's.
+fn targets(obj: &Path) -> Vec<PathBuf> {
+    let mut out = vec![PathBuf::from(VMLINUX)];
+    let Some(file) = obj.file_name().and_then(|f| f.to_str()) else {
+        return out;
+    };
+    let parts: Vec<&str> = file.split('.').collect();
+    // `<name>.clangN.o` → `<name>.TARGET.clangN.o`.
+    if let [name, clang, "o"] = parts[..] {
+        let variant = obj.with_file_name(format!("{name}.TARGET.{clang}.o"));
+        if variant.exists() {
+            out.push(variant);
+        }
+    }
+    out
+}
+
 #[test]
 fn libbpf_prepares_every_object_and_oxbpf_matches_it() {
     let _serial = serial();
@@ -73,18 +141,39 @@ fn libbpf_prepares_every_object_and_oxbpf_matches_it() {
     let before = fd_count();
     let mut failures = Vec::new();
     let mut oxbpf_wired = false;
-    for obj in &objects {
-        let prepared = match libbpf::prepare(obj, Some(Path::new(VMLINUX))) {
-            Ok(p) => p,
-            Err(e) => {
+    let runs: Vec<(&PathBuf, PathBuf)> = objects
+        .iter()
+        .flat_map(|o| targets(o).into_iter().map(move |t| (o, t)))
+        .collect();
+    for (obj, target) in runs {
+        let refused = libbpf_refuses(obj);
+        let prepared = match (libbpf::prepare(obj, Some(&target)), refused) {
+            (Ok(p), None) => p,
+            (Err(e), None) => {
                 failures.push(e.to_string());
+                continue;
+            }
+            (Err(e), Some(why)) => {
+                if !e.log.contains(&why) {
+                    failures.push(format!(
+                        "libbpf refused for another reason than {why:?}: {e}"
+                    ));
+                }
+                continue;
+            }
+            (Ok(_), Some(why)) => {
+                failures.push(format!(
+                    "{}: libbpf prepared it (expected: {why})",
+                    obj.display()
+                ));
                 continue;
             }
         };
         let insns: usize = prepared.programs.iter().map(|p| p.insns.len()).sum();
         eprintln!(
-            "{}: {} program(s), {} insns, {} map ref(s){}",
+            "{} (target {}): {} program(s), {} insns, {} map ref(s){}",
             obj.display(),
+            target.display(),
             prepared.programs.len(),
             insns,
             prepared
@@ -117,7 +206,7 @@ fn libbpf_prepares_every_object_and_oxbpf_matches_it() {
         }
 
         // HOOK(oxbpf-relocate): oxbpf's side, compared once `oxbpf_side::relocate` is wired.
-        match oxbpf_side::relocate(obj, Some(Path::new(VMLINUX))) {
+        match oxbpf_side::relocate(obj, Some(&target)) {
             None => {}
             Some(Err(e)) => {
                 oxbpf_wired = true;
@@ -195,5 +284,40 @@ fn libbpf_errors_name_the_object() {
     let err = libbpf::prepare(&bogus, None).unwrap_err();
     assert_eq!(err.stage, "open");
     assert!(err.to_string().contains("not-elf.o"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The fixture conventions find sources and target variants.
+#[test]
+fn fixture_conventions() {
+    let root = compare::repo_root().join("tests/fixtures/smoke");
+    let obj = root.join("minimal.clang14.o");
+    assert_eq!(source_of(&obj), Some(root.join("minimal.bpf.c")));
+    assert_eq!(libbpf_refuses(&obj), None);
+    assert_eq!(targets(&obj), vec![PathBuf::from(VMLINUX)]);
+    let dir = std::env::temp_dir().join(format!("compare-conv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("legacy.bpf.c"),
+        "// oxbpf-libbpf-refuses(NO_TYPE clang14): missing type\n\
+         // oxbpf-libbpf-refuses: legacy map definitions\n",
+    )
+    .unwrap();
+    for f in ["legacy.clang19.o", "legacy.TARGET.clang19.o"] {
+        std::fs::write(dir.join(f), b"").unwrap();
+    }
+    let obj = dir.join("legacy.clang19.o");
+    assert_eq!(
+        libbpf_refuses(&obj).as_deref(),
+        Some("legacy map definitions")
+    );
+    assert_eq!(
+        libbpf_refuses(&dir.join("legacy.NO_TYPE.clang14.o")).as_deref(),
+        Some("missing type")
+    );
+    assert_eq!(
+        targets(&obj),
+        vec![PathBuf::from(VMLINUX), dir.join("legacy.TARGET.clang19.o")]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
