@@ -580,9 +580,7 @@ fn struct_ops_register_run_and_unregister() {
     let path = &fixture_pair("loader", "struct_ops")[1];
     if !oxbpf::features::has(oxbpf::features::Feature::StructOpsLink).unwrap() {
         // Before 6.4 a `.struct_ops.link` map cannot be created (no BPF_F_LINK).
-        let err = Loader::new()
-            .load(Object::open(path).unwrap())
-            .unwrap_err();
+        let err = Loader::new().load(Object::open(path).unwrap()).unwrap_err();
         assert!(err.to_string().contains("oxcc_link"), "{err}");
         eprintln!("SKIPPED: no struct_ops links on this kernel: {err}");
         return;
@@ -613,4 +611,41 @@ fn struct_ops_register_run_and_unregister() {
         available_congestion_control()
     );
     assert_eq!(fd_count(), before);
+}
+
+#[test]
+fn arena_globals_live_in_the_arena() {
+    require_bpf!();
+    let _s = serial();
+    if !oxbpf::features::map_type(oxbpf::syscall::MapType::ARENA).unwrap_or(false) {
+        eprintln!("SKIPPED: no arena maps on this kernel");
+        return;
+    }
+    let path = common::fixtures_dir().join("object/arena.clang19.o");
+    let loaded = Loader::new().load(Object::open(&path).unwrap()).unwrap();
+    let (mem, base) = loaded.arena().expect("the arena is mapped");
+    let read_u32 = |off: u64| {
+        let mut b = [0u8; 4];
+        assert!(mem.read(off as usize, &mut b));
+        u32::from_ne_bytes(b)
+    };
+    // int __arena arena_counter = 7; u64 __arena arena_total; (at 0 and 8)
+    assert_eq!(read_u32(base), 7, "initial value copied into the arena");
+    let prog = loaded.program("bump").unwrap();
+    for _ in 0..2 {
+        let mut ctx = [0u8; 8];
+        let mut t = TestRun {
+            ctx_in_out: Some(&mut ctx),
+            ..Default::default()
+        };
+        assert_eq!(prog_test_run(prog.fd(), &mut t).unwrap().retval, 0);
+    }
+    assert_eq!(
+        read_u32(base),
+        9,
+        "the program's increments, seen through memory"
+    );
+    let mut total = [0u8; 8];
+    assert!(mem.read(base as usize + 8, &mut total));
+    assert_eq!(u64::from_ne_bytes(total), 8 + 9);
 }

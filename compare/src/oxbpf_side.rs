@@ -1,32 +1,54 @@
-//! oxbpf's side of the differential check.
-//!
-//! HOOK(oxbpf-relocate): [`relocate`] returns `None` until `oxbpf::relocate` /
-//! `oxbpf::loader` land. Wiring it means, for `object` against `target_btf`:
-//!
-//! 1. parse the object (`oxbpf::object::Object::parse` over the file's bytes) and the target
-//!    BTF (`oxbpf::btf::Btf::parse` of the file, raw BTF or an ELF's `.BTF`; `None`: vmlinux);
-//! 2. run the same pure relocation the loader runs before `BPF_PROG_LOAD` (CO-RE, subprogram
-//!    linking, map/global-data/kconfig/ksym/kfunc relocations), for every program the loader
-//!    would load (autoload on, as libbpf);
-//! 3. return, per program, `RelocatedProgram { name, insns, map_refs }`: `name` the function
-//!    symbol, `insns` the final instructions with map fds as the relocator leaves them (any
-//!    placeholder: [`crate::diff::normalise`] zeroes the `imm` of every listed ref), `map_refs`
-//!    the `(ld_imm64 index, map name)` pairs, map names as the object spells them (the `.maps`
-//!    variable, or `.rodata`/`.data.foo`/`.bss`/`.kconfig`).
-//!
-//! The differential test (`tests/differential.rs`) compares these with
-//! [`crate::libbpf::prepare`]'s as soon as this returns `Some`.
+//! oxbpf's side of the differential check: the loader's preparation (externs resolved against
+//! the running kernel, struct_ops targets, CO-RE, subprogram linking, map/global-data/kconfig/
+//! ksym/kfunc relocations) — everything before the first map is created — for every program
+//! the loader would load (autoload on, as with libbpf).
 
 use std::path::Path;
+
+use oxbpf::loader::Loader;
+use oxbpf::object::Object;
+use oxbpf::relocate::MapSlot;
 
 use crate::diff::RelocatedProgram;
 
 /// oxbpf's final instructions for every program of `object` against `target_btf`
-/// (`None`: the running kernel's BTF); `None` while the relocator is not wired.
+/// (`None`: the running kernel's BTF), map references named as the object spells them.
 pub fn relocate(
     object: &Path,
     target_btf: Option<&Path>,
 ) -> Option<Result<Vec<RelocatedProgram>, String>> {
-    let _ = (object, target_btf);
-    None
+    Some(run(object, target_btf))
+}
+
+fn run(object: &Path, target_btf: Option<&Path>) -> Result<Vec<RelocatedProgram>, String> {
+    let mut obj = Object::open(object).map_err(|e| e.to_string())?;
+    let mut loader = Loader::new();
+    if let Some(t) = target_btf {
+        loader = loader.target_btf(t);
+    }
+    let relocated = loader.prepare(&mut obj).map_err(|e| e.to_string())?;
+    Ok(relocated
+        .programs
+        .into_iter()
+        .map(|p| {
+            let map_refs = p
+                .map_refs
+                .iter()
+                .map(|r| {
+                    let name = match r.map {
+                        MapSlot::Map(i) => obj.maps().get(i).map(|m| m.name.clone()),
+                        MapSlot::Data(i) => {
+                            obj.data_sections().get(i).map(|d| d.name().to_string())
+                        }
+                    };
+                    (r.insn, name.unwrap_or_default())
+                })
+                .collect();
+            RelocatedProgram {
+                name: p.name,
+                insns: p.insns,
+                map_refs,
+            }
+        })
+        .collect())
 }

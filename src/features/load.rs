@@ -51,6 +51,33 @@ pub(crate) fn global_data() -> Result<bool, ProbeError> {
     answer(NAME, load(socket_filter(&insns)), &PLAIN)
 }
 
+/// An `ld_imm64` of a map value at offset 1 GiB: always refused (the array is 1 byte), but
+/// kernels that still limit direct offsets say "direct value offset of N is not allowed".
+pub(crate) fn ldimm64_full_range_off() -> Result<bool, ProbeError> {
+    const NAME: &str = "ldimm64_full_range_off";
+    let map = match map_create(&MapCreate {
+        map_type: MapType::ARRAY,
+        key_size: 4,
+        value_size: 1,
+        max_entries: 1,
+        ..Default::default()
+    }) {
+        Ok(m) => m,
+        Err(e) => return Err(setup_error(NAME, e)),
+    };
+    let mut insns = asm::ld_map_value(R1, map.as_fd().as_raw_fd(), 1 << 30).to_vec();
+    insns.push(asm::exit());
+    let loaded = load_logged(socket_filter(&insns));
+    match loaded.result {
+        Ok(_) => Err(ProbeError::Inconclusive {
+            probe: NAME.into(),
+            reason: "a map value offset past the value loaded".into(),
+        }),
+        Err(e) if e.errno == nix::errno::Errno::EPERM => Err(super::probe::permission(NAME, e)),
+        Err(_) => Ok(!loaded.log.contains("direct value offset of")),
+    }
+}
+
 /// A CGROUP_SOCK program with a non-zero `expected_attach_type`.
 pub(crate) fn exp_attach_type() -> Result<bool, ProbeError> {
     let insns = trivial();

@@ -141,6 +141,9 @@ features! {
     LogTrueSize = "log_true_size",
     /// Ring buffer maps (5.8).
     RingBuf = "ringbuf",
+    /// `ld_imm64` map-value offsets beyond 512 MiB, for globals at the end of an arena
+    /// (6.12).
+    Ldimm64FullRangeOff = "ldimm64_full_range_off",
 }
 
 impl Feature {
@@ -186,6 +189,7 @@ impl Feature {
             Feature::StructOpsLink => (6, 4),
             Feature::LogTrueSize => (6, 4),
             Feature::RingBuf => (5, 8),
+            Feature::Ldimm64FullRangeOff => (6, 12),
         }
     }
 
@@ -276,6 +280,7 @@ fn probe_feature(feature: Feature) -> Result<bool, ProbeError> {
         Feature::StructOpsLink => link::struct_ops(),
         Feature::LogTrueSize => load::log_true_size(),
         Feature::RingBuf => map_type(MapType::RINGBUF),
+        Feature::Ldimm64FullRangeOff => load::ldimm64_full_range_off(),
     }
 }
 

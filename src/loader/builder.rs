@@ -220,22 +220,30 @@ impl Loader {
                 targets,
                 externs: &externs,
                 programs: None,
+                arena_data_offset: 0,
             },
         )?)
     }
 
-    /// Loads `obj`: maps created, programs loaded. See the module docs for the order.
-    pub fn load(&self, mut obj: Object) -> Result<Loaded, LoadError> {
-        if !obj.is_loadable_on_host() {
-            return Err(LoadError::ForeignByteOrder(obj.name().to_string()));
-        }
+    /// Everything of [`Loader::load`] before the first map is created: externs resolved
+    /// against the running system (`.kconfig` values written into the object's `.kconfig`
+    /// section), struct_ops programs given their kernel targets, then the pure relocation.
+    /// The instructions are what `BPF_PROG_LOAD` gets but for map fds (`imm` 0 where
+    /// [`RelocatedProgram::map_refs`](crate::relocate::RelocatedProgram::map_refs) say).
+    /// Reads kernel BTF, kconfig and kallsyms as needed; creates nothing. Objects of the
+    /// other byte order are prepared too (their instructions decoded to host order), though
+    /// they cannot be loaded.
+    pub fn prepare(&self, obj: &mut Object) -> Result<Relocated, LoadError> {
+        Ok(self.prepare_in_place(obj)?.relocated)
+    }
+
+    fn prepare_in_place(&self, obj: &mut Object) -> Result<Prepared, LoadError> {
         for (map, n) in &self.max_entries {
             obj.map_mut(map)?.set_max_entries(*n);
         }
-        let mut warnings = Vec::new();
 
         // Kernel/target BTF, only if the object needs it.
-        let (target, custom) = if Self::needs_btf(&obj) {
+        let (target, custom) = if Self::needs_btf(obj) {
             let (b, c) = self.target_btf_arc()?;
             (Some(b), c)
         } else {
@@ -248,7 +256,7 @@ impl Loader {
             target.clone()
         };
         let values = externs::resolve(
-            &mut obj,
+            obj,
             &ExternSources {
                 vmlinux: kernel_vmlinux.as_ref(),
                 kconfig: self.kconfig.as_ref(),
@@ -258,7 +266,7 @@ impl Loader {
 
         // struct_ops maps against the kernel's structs; their programs get the kernel struct
         // and member index, and those no map uses are not loaded (as with libbpf).
-        let (struct_ops, so_targets) = super::struct_ops::plan(&obj, kernel_vmlinux.as_ref())?;
+        let (struct_ops, so_targets) = super::struct_ops::plan(obj, kernel_vmlinux.as_ref())?;
         if !struct_ops.is_empty() || obj.maps().iter().any(|m| m.struct_ops.is_some()) {
             let names: Vec<(String, bool)> = obj
                 .programs()
@@ -284,14 +292,36 @@ impl Loader {
                 Targets::kernel(b.clone()).with_module_loader(Box::new(kernel_btf::modules))
             }
         });
+        let arena_data_offset = super::arena::data_offset(obj);
         let relocated = relocate(
-            &obj,
+            obj,
             RelocateOptions {
                 targets,
                 externs: &values,
                 programs: None,
+                arena_data_offset,
             },
         )?;
+        Ok(Prepared {
+            relocated,
+            kernel_vmlinux,
+            struct_ops,
+            so_targets,
+        })
+    }
+
+    /// Loads `obj`: maps created, programs loaded. See the module docs for the order.
+    pub fn load(&self, mut obj: Object) -> Result<Loaded, LoadError> {
+        if !obj.is_loadable_on_host() {
+            return Err(LoadError::ForeignByteOrder(obj.name().to_string()));
+        }
+        let Prepared {
+            relocated,
+            kernel_vmlinux,
+            struct_ops,
+            so_targets,
+        } = self.prepare_in_place(&mut obj)?;
+        let mut warnings = Vec::new();
 
         // BTF upload, maps.
         let uploaded = btf_upload::upload(&obj);
@@ -305,6 +335,16 @@ impl Loader {
             &self.pin_root,
             &struct_ops,
         )?;
+
+        // The arena's memory, with the `__arena` globals copied in.
+        let arena = match obj
+            .maps()
+            .iter()
+            .position(|m| m.map_type == crate::syscall::MapType::ARENA)
+        {
+            Some(i) if !maps.reused[i] => super::arena::populate(&obj, &maps.user[i])?,
+            _ => None,
+        };
 
         // Module BTF objects for kfuncs/ksyms in modules: fd_array slot 0 is vmlinux.
         let mut modules: Vec<(String, OwnedFd)> = Vec::new();
@@ -504,8 +544,18 @@ impl Loader {
             core: relocated.core,
             warnings,
             struct_ops: registered,
+            arena,
+            arena_data_offset: super::arena::data_offset(&obj),
         })
     }
+}
+
+/// What [`Loader::prepare_in_place`] hands to the syscall half of the load.
+struct Prepared {
+    relocated: Relocated,
+    kernel_vmlinux: Option<Arc<Btf>>,
+    struct_ops: Vec<super::struct_ops::StructOpsPlan>,
+    so_targets: super::struct_ops::ProgramTargets,
 }
 
 /// The default pin root.

@@ -174,6 +174,9 @@ pub struct Loaded {
     pub(crate) warnings: Vec<String>,
     /// `.struct_ops` maps registered at load, unregistered when these drop.
     pub(crate) struct_ops: Vec<(String, Link)>,
+    /// The arena's memory, mapped.
+    pub(crate) arena: Option<crate::syscall::MmapRegion>,
+    pub(crate) arena_data_offset: u64,
 }
 
 impl Loaded {
@@ -261,6 +264,12 @@ impl Loaded {
     /// Things that went wrong without failing the load (BTF refused, ...).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The arena's memory (`BPF_MAP_TYPE_ARENA`), mapped at load, and where the `__arena`
+    /// globals start in it (a variable's offset in `.addr_space.1` plus this).
+    pub fn arena(&self) -> Option<(&crate::syscall::MmapRegion, u64)> {
+        self.arena.as_ref().map(|r| (r, self.arena_data_offset))
     }
 
     fn usdt_maps(&self) -> Option<UsdtMaps<'_>> {

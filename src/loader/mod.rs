@@ -5,6 +5,7 @@
 //! ([`kconfig`]) and its symbols ([`kallsyms`]). Each is read once per process, and only when
 //! an object needs it.
 
+mod arena;
 mod btf_upload;
 mod builder;
 mod error;

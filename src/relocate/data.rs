@@ -25,8 +25,13 @@ pub(crate) fn relocate_section(
     section: &ProgSection,
     insns: &mut [Insn],
     externs: &[ExternValue],
+    arena_data_offset: u64,
     refs: &mut Refs,
 ) -> Result<(), RelocateError> {
+    let arena = obj
+        .maps()
+        .iter()
+        .position(|m| m.map_type == crate::syscall::MapType::ARENA);
     let kconfig = obj
         .data_sections()
         .iter()
@@ -209,12 +214,22 @@ pub(crate) fn relocate_section(
                 ld_imm64(insns)?;
                 insns[at].set_src(pseudo::FUNC);
             }
-            RelocTarget::Arena { .. } | RelocTarget::JumpTable { .. } => {
-                // Arena globals and jump tables need their maps; they come with arena support.
-                return Err(missing(match r.target {
-                    RelocTarget::Arena { .. } => "arena map (not supported yet)",
-                    _ => "jump table map (not supported yet)",
-                }));
+            RelocTarget::Arena { offset } => {
+                // A global in the arena: an address in the arena map's memory.
+                ld_imm64(insns)?;
+                let m = arena.ok_or_else(|| missing("ARENA map (declare one in .maps)"))?;
+                map_value(insns, at, (offset + arena_data_offset) as u32);
+                refs.maps.insert(
+                    (sidx, at),
+                    MapRef {
+                        insn: at,
+                        map: MapSlot::Map(m),
+                        kind: MapRefKind::Value,
+                    },
+                );
+            }
+            RelocTarget::JumpTable { .. } => {
+                return Err(missing("jump table map (not supported yet)"));
             }
         }
     }

@@ -52,6 +52,10 @@ pub struct RelocateOptions<'a> {
     /// The programs to relocate (indices into [`Object::programs`]); `None`: every program
     /// whose autoload is on.
     pub programs: Option<&'a [usize]>,
+    /// Where the arena globals (`.addr_space.1`) start in the arena map's memory: libbpf puts
+    /// them at its end (arena size minus their page-rounded size) where the kernel allows
+    /// such offsets, else at 0.
+    pub arena_data_offset: u64,
 }
 
 /// Every relocated program, and every CO-RE decision taken.
@@ -159,6 +163,7 @@ pub fn relocate(obj: &Object, opts: RelocateOptions<'_>) -> Result<Relocated, Re
             section,
             &mut state.insns[sidx],
             opts.externs,
+            opts.arena_data_offset,
             &mut refs,
         )?;
     }

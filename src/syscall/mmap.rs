@@ -61,6 +61,19 @@ pub fn map_mmap(
     offset: u64,
     prot: Protection,
 ) -> Result<MmapRegion> {
+    map_mmap_at(fd, len, offset, prot, None)
+}
+
+/// [`map_mmap`] at a chosen address (an arena's `map_extra`: its user address range is fixed
+/// at creation). The mapping never replaces another (`MAP_FIXED_NOREPLACE`): an address in
+/// use is an `EEXIST` error.
+pub fn map_mmap_at(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    offset: u64,
+    prot: Protection,
+    addr: Option<NonZeroUsize>,
+) -> Result<MmapRegion> {
     let bad = |why| SyscallError::rejected(Call::Mmap, Errno::EINVAL, Hint::BadArgument(why));
     let length = NonZeroUsize::new(len).ok_or_else(|| bad("zero-length mapping"))?;
     let offset = i64::try_from(offset).map_err(|_| bad("offset too large"))?;
@@ -68,9 +81,14 @@ pub fn map_mmap(
         Protection::ReadOnly => ProtFlags::PROT_READ,
         Protection::ReadWrite => ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
     };
-    // SAFETY: a new shared mapping at an address the kernel picks: it aliases no Rust
-    // object, and it is unmapped only by `Drop`.
-    let ptr = unsafe { mmap(None, length, flags, MapFlags::MAP_SHARED, fd, offset) }
+    let map_flags = match addr {
+        Some(_) => MapFlags::MAP_SHARED | MapFlags::MAP_FIXED_NOREPLACE,
+        None => MapFlags::MAP_SHARED,
+    };
+    // SAFETY: a new shared mapping, at an address the kernel picks or at `addr` only if
+    // nothing is mapped there (MAP_FIXED_NOREPLACE): it aliases no Rust object, and it is
+    // unmapped only by `Drop`.
+    let ptr = unsafe { mmap(addr, length, flags, map_flags, fd, offset) }
         .map_err(|e| SyscallError::new(Call::Mmap, e))?;
     Ok(MmapRegion {
         ptr: ptr.cast(),

@@ -102,7 +102,7 @@ pub use map::{
     map_create, map_delete_elem, map_freeze, map_get_next_key, map_lookup_and_delete_elem,
     map_lookup_elem, map_update_elem, MapCreate, MapCreateAttr, MapElemAttr, MapFd, MapLayout,
 };
-pub use mmap::{map_mmap, page_size, MappedFile, MmapRegion, Protection};
+pub use mmap::{map_mmap, map_mmap_at, page_size, MappedFile, MmapRegion, Protection};
 pub use netlink::{
     netlink_clsact_add, netlink_clsact_del, netlink_tc_filter_add, netlink_tc_filter_del,
     netlink_tc_filters, netlink_xdp_attach, netlink_xdp_query, TcFilter, TcFilterAdd, XdpFlags,
