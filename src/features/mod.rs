@@ -142,7 +142,7 @@ features! {
     /// Ring buffer maps (5.8).
     RingBuf = "ringbuf",
     /// `ld_imm64` map-value offsets beyond 512 MiB, for globals at the end of an arena
-    /// (6.12).
+    /// (after 6.18: 6.18 still refuses them).
     Ldimm64FullRangeOff = "ldimm64_full_range_off",
 }
 
@@ -189,7 +189,7 @@ impl Feature {
             Feature::StructOpsLink => (6, 4),
             Feature::LogTrueSize => (6, 4),
             Feature::RingBuf => (5, 8),
-            Feature::Ldimm64FullRangeOff => (6, 12),
+            Feature::Ldimm64FullRangeOff => (6, 19),
         }
     }
 
