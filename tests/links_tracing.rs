@@ -370,6 +370,9 @@ fn perf_event_sampling_runs_until_the_link_drops() {
         let after = counter(&map);
         assert!(after > 0, "{scope:?}: no samples in 300 ms of cpu-clock");
         drop(link);
+        // Samples already under way on another CPU may still land: settle, then watch.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let after = counter(&map);
         let spin = std::time::Instant::now();
         while spin.elapsed() < std::time::Duration::from_millis(100) {
             std::hint::black_box((0..1000u64).sum::<u64>());
@@ -458,10 +461,11 @@ fn pinned_link_outlives_its_process_and_unpinning_detaches() {
         let opened = Link::from_pin(fs.path("link")).unwrap();
         let id = opened.id().unwrap();
         assert_eq!(opened.program(), "pin_getppid");
+        // Perf links report their tracepoint since 6.6.
+        let target = opened.target();
         assert!(
-            opened.target().contains("sys_enter_getppid"),
-            "{}",
-            opened.target()
+            target.contains("sys_enter_getppid") || target == "perf_event",
+            "{target}"
         );
         drop(opened); // closing an opened pin leaves the attachment
         getppid(2);

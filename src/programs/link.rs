@@ -27,6 +27,7 @@ use crate::syscall::{
 };
 
 use super::error::{AttachError, Result};
+use super::netns::NetnsRef;
 use super::Program;
 
 /// A perf event fd, and the tracefs probe it was made from (removed after the fd closes).
@@ -58,14 +59,27 @@ impl Drop for DynamicEvent {
 #[derive(Debug)]
 pub(crate) enum AttachPoint {
     Fd(OwnedFd),
-    Ifindex(u32),
+    /// No target fd (0): the namespace of the thread making the call (legacy flow
+    /// dissector), which is kept to detach there.
+    CurrentNetns(NetnsRef),
 }
 
 impl AttachPoint {
     fn target(&self) -> Target<'_> {
         match self {
             AttachPoint::Fd(fd) => Target::Fd(fd.as_fd()),
-            AttachPoint::Ifindex(i) => Target::Ifindex(*i),
+            AttachPoint::CurrentNetns(_) => Target::Ifindex(0),
+        }
+    }
+
+    /// Runs `f` where the attachment's target is reachable.
+    fn run<T: Send>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<T, SyscallError> + Send,
+    ) -> std::result::Result<T, SyscallError> {
+        match self {
+            AttachPoint::CurrentNetns(ns) => ns.run(f),
+            AttachPoint::Fd(_) => f(),
         }
     }
 }
@@ -98,10 +112,12 @@ pub(crate) enum Inner {
         ifindex: u32,
         flags: XdpFlags,
         prog: OwnedFd,
+        netns: NetnsRef,
     },
     TcNetlink {
         filter: TcFilter,
         prog: OwnedFd,
+        netns: NetnsRef,
     },
     StructOpsMap(MapFd),
     Group(Vec<Link>),
@@ -355,23 +371,34 @@ impl Link {
                 ifindex,
                 flags,
                 prog,
-            } => netlink_xdp_attach(*ifindex, Some(new.as_fd()), *flags, Some(prog.as_fd()))
-                .map(|()| *prog = new_fd),
-            Inner::TcNetlink { filter, prog } => netlink_tc_filter_add(&TcFilterAdd {
-                ifindex: filter.ifindex,
-                parent: filter.parent,
-                handle: filter.handle,
-                priority: filter.priority,
-                protocol: filter.protocol,
-                prog: new.as_fd(),
-                name: new.name(),
-                direct_action: filter.direct_action,
-                replace: true,
-            })
-            .map(|f| {
-                *filter = f;
-                *prog = new_fd;
-            }),
+                netns,
+            } => {
+                let (ifindex, flags, old) = (*ifindex, *flags, prog.as_fd());
+                netns
+                    .run(|| netlink_xdp_attach(ifindex, Some(new.as_fd()), flags, Some(old)))
+                    .map(|()| *prog = new_fd)
+            }
+            Inner::TcNetlink {
+                filter,
+                prog,
+                netns,
+            } => {
+                let req = TcFilterAdd {
+                    ifindex: filter.ifindex,
+                    parent: filter.parent,
+                    handle: filter.handle,
+                    priority: filter.priority,
+                    protocol: filter.protocol,
+                    prog: new.as_fd(),
+                    name: new.name(),
+                    direct_action: filter.direct_action,
+                    replace: true,
+                };
+                netns.run(|| netlink_tc_filter_add(&req)).map(|f| {
+                    *filter = f;
+                    *prog = new_fd;
+                })
+            }
             Inner::ProgAttach {
                 point,
                 prog,
@@ -383,7 +410,7 @@ impl Link {
                 if flags.contains(AttachFlags::ALLOW_MULTI) {
                     req.replace = Some(prog.as_fd());
                 }
-                prog_attach(&req).map(|()| *prog = new_fd)
+                point.run(|| prog_attach(&req)).map(|()| *prog = new_fd)
             }
             _ => return Err(self.op_error("update")),
         };
@@ -462,11 +489,8 @@ fn detach(inner: Inner, force: bool) -> std::result::Result<(), SyscallError> {
         } => {
             // Detach flags are for the multi-program API's anchors; none are needed here.
             let _ = flags;
-            prog_detach(&ProgDetach::new(
-                point.target(),
-                Some(prog.as_fd()),
-                attach_type,
-            ))
+            let req = ProgDetach::new(point.target(), Some(prog.as_fd()), attach_type);
+            point.run(|| prog_detach(&req))
         }
         Inner::Socket { socket, option } => match option {
             SocketOption::Filter => socket_detach_bpf(socket.as_fd()),
@@ -476,22 +500,30 @@ fn detach(inner: Inner, force: bool) -> std::result::Result<(), SyscallError> {
             ifindex,
             flags,
             prog,
+            netns,
         } => {
             // Only if our program is still the one attached (someone may have replaced it).
             let mode = flags & XdpFlags::MODES;
-            match netlink_xdp_attach(ifindex, None, mode, Some(prog.as_fd())) {
+            let old = prog.as_fd();
+            match netns.run(|| netlink_xdp_attach(ifindex, None, mode, Some(old))) {
                 Err(e) if e.errno == Errno::EEXIST => Ok(()),
                 other => other,
             }
         }
-        Inner::TcNetlink { filter, prog } => {
-            let r = netlink_tc_filter_del(
-                filter.ifindex,
-                filter.parent,
-                filter.handle,
-                filter.priority,
-                filter.protocol,
-            );
+        Inner::TcNetlink {
+            filter,
+            prog,
+            netns,
+        } => {
+            let r = netns.run(|| {
+                netlink_tc_filter_del(
+                    filter.ifindex,
+                    filter.parent,
+                    filter.handle,
+                    filter.priority,
+                    filter.protocol,
+                )
+            });
             drop(prog);
             match r {
                 Err(e) if e.errno == Errno::ENOENT => Ok(()),

@@ -42,6 +42,7 @@ pub mod iter;
 pub mod kprobe;
 mod link;
 pub mod netfilter;
+mod netns;
 pub mod perf_event;
 pub mod probe;
 pub mod program;
