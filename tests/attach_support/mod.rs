@@ -456,3 +456,35 @@ pub fn exists(path: impl AsRef<Path>) -> bool {
 
 /// Keeps an fd alive for the test's duration (for values stored as raw numbers in maps).
 pub fn keep(_fd: &OwnedFd) {}
+
+/// A network namespace of its own (loopback up), deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Option<Netns> {
+        if Command::new("ip").arg("-V").output().is_err() {
+            eprintln!("SKIPPED network part: no `ip` (iproute2)");
+            return None;
+        }
+        let name = format!("oxbpf-{tag}-{}", std::process::id());
+        run(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        run(&["ip", "-n", &ns.name, "link", "set", "lo", "up"]);
+        Some(ns)
+    }
+
+    /// Runs `f` on a thread inside the namespace.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        VethPair::in_ns(&self.name, f)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
