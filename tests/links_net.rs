@@ -305,7 +305,7 @@ fn socket_filter_drops_until_the_link_drops() {
         let xdp = xdp_prog(&map, XDP_PASS, "sf_wrong");
         assert!(matches!(
             xdp.attach_socket_filter(rx.as_fd()),
-            Err(AttachError::WrongProgramType { .. })
+            Err(e) if matches!(e.kind(), AttachErrorKind::WrongProgramType { .. })
         ));
     }
     assert_eq!(common::fd_count(), before);

@@ -94,16 +94,16 @@ fn tracepoint_errors_name_the_target() {
         text.contains("tp_err") && text.contains("sys_enter_no_such_call"),
         "{text}"
     );
-    assert!(matches!(err, AttachError::Io { .. }), "{err:?}");
+    assert!(matches!(err.kind(), AttachErrorKind::Io { .. }), "{err:?}");
     // A raw tracepoint program is not a tracepoint program.
     let raw = counting(ProgType::RAW_TRACEPOINT, None, &map, None, 0, "raw_err");
     assert!(matches!(
         raw.attach_tracepoint("syscalls", "sys_enter_openat"),
-        Err(AttachError::WrongProgramType { .. })
+        Err(e) if matches!(e.kind(), AttachErrorKind::WrongProgramType { .. })
     ));
     assert!(matches!(
         prog.attach_raw_tracepoint("sys_enter"),
-        Err(AttachError::WrongProgramType { .. })
+        Err(e) if matches!(e.kind(), AttachErrorKind::WrongProgramType { .. })
     ));
 }
 
@@ -382,7 +382,7 @@ fn perf_event_sampling_runs_until_the_link_drops() {
         let tp = counting(ProgType::TRACEPOINT, None, &map, None, 0, "perf_wrong");
         assert!(matches!(
             tp.attach_perf_event(&opts),
-            Err(AttachError::WrongProgramType { .. })
+            Err(e) if matches!(e.kind(), AttachErrorKind::WrongProgramType { .. })
         ));
     }
     assert_eq!(common::fd_count(), before);

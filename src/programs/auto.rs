@@ -14,7 +14,7 @@
 //! | raw_tp | name | `sys_enter` |
 //! | tp_btf, fentry, fexit, fmod_ret, freplace, lsm, iter | resolved at load | `do_unlinkat`, `file_open`, `task` |
 
-use super::error::{AttachError, Result};
+use super::error::{AttachErrorKind, Result};
 use super::iter::IterTarget;
 use super::kprobe::{KprobeMultiOptions, KprobeMultiTargets, KprobeOptions};
 use super::link::Link;
@@ -424,10 +424,11 @@ pub fn attach_auto_with(
     target: Option<&str>,
     ctx: &AutoAttachContext<'_>,
 ) -> Result<Link> {
-    let parsed = parse_target(kind, is_return, target).map_err(|source| AttachError::Target {
-        program: prog.name().to_string(),
-        source,
-    })?;
+    let parsed =
+        parse_target(kind, is_return, target).map_err(|source| AttachErrorKind::Target {
+            program: prog.name().to_string(),
+            source,
+        })?;
     match parsed {
         AttachTarget::Kprobe { function, offset } => prog.attach_kprobe(
             function,
@@ -477,11 +478,12 @@ pub fn attach_auto_with(
             name,
         } => {
             let Some(maps) = ctx.usdt_maps else {
-                return Err(AttachError::Unsupported {
+                return Err(AttachErrorKind::Unsupported {
                     program: prog.name().to_string(),
                     target: format!("usdt {binary}:{provider}:{name}"),
                     why: "USDT needs the object's __bpf_usdt_specs map (AutoAttachContext)".into(),
-                });
+                }
+                .into());
             };
             prog.attach_usdt(binary, provider, name, &maps, &UsdtOptions::default())
         }

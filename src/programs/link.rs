@@ -26,7 +26,7 @@ use crate::syscall::{
     Target, TcFilter, TcFilterAdd, XdpFlags,
 };
 
-use super::error::{AttachError, Result};
+use super::error::{AttachError, AttachErrorKind, Result};
 use super::netns::NetnsRef;
 use super::Program;
 
@@ -252,12 +252,13 @@ impl Link {
     }
 
     fn op_error(&self, op: &'static str) -> AttachError {
-        AttachError::LinkOp {
+        AttachErrorKind::LinkOp {
             program: self.program.clone(),
             target: self.target.clone(),
             op,
             method: self.method().describe(),
         }
+        .into()
     }
 
     fn link_error(
@@ -266,13 +267,14 @@ impl Link {
         path: Option<&Path>,
         source: SyscallError,
     ) -> AttachError {
-        AttachError::Link {
+        AttachErrorKind::Link {
             program: self.program.clone(),
             target: self.target.clone(),
             op,
             path: path.map(Path::to_path_buf),
             source,
         }
+        .into()
     }
 
     fn require_fd(&self, op: &'static str) -> Result<BorrowedFd<'_>> {
@@ -303,7 +305,7 @@ impl Link {
     /// Removes the pin made by [`Link::pin`]; the link then detaches when dropped.
     pub fn unpin(&mut self) -> Result<()> {
         if let Some(path) = self.pinned.take() {
-            std::fs::remove_file(&path).map_err(|source| AttachError::Io {
+            std::fs::remove_file(&path).map_err(|source| AttachErrorKind::Io {
                 program: self.program.clone(),
                 target: self.target.clone(),
                 path,
@@ -322,7 +324,7 @@ impl Link {
     /// `Link` only closes the fd: the pin keeps the attachment.
     pub fn from_pin(path: impl AsRef<Path>) -> Result<Link> {
         let path = path.as_ref();
-        let fd = obj_get(path, FileFlags::empty()).map_err(|source| AttachError::Link {
+        let fd = obj_get(path, FileFlags::empty()).map_err(|source| AttachErrorKind::Link {
             program: "?".into(),
             target: path.display().to_string(),
             op: "open pin",
@@ -336,7 +338,7 @@ impl Link {
 
     /// Opens the bpf link with kernel id `id`.
     pub fn from_id(id: u32) -> Result<Link> {
-        let fd = link_get_fd_by_id(id).map_err(|source| AttachError::Link {
+        let fd = link_get_fd_by_id(id).map_err(|source| AttachErrorKind::Link {
             program: "?".into(),
             target: format!("link id {id}"),
             op: "open by id",
@@ -435,6 +437,7 @@ impl Link {
     /// The bpf link fd, without detaching; the caller owns the attachment from now on (a
     /// tracefs probe under it is then never removed). Other kinds of attachment come back
     /// unchanged as the error.
+    #[allow(clippy::result_large_err)] // the Link itself comes back
     pub fn into_fd(mut self) -> std::result::Result<OwnedFd, Link> {
         match std::mem::replace(&mut self.inner, Inner::Gone) {
             Inner::Fd { fd, perf } => {

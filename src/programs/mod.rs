@@ -28,10 +28,6 @@
 //! # drop(link); Ok(()) }
 //! ```
 
-// Attach errors carry the program, the target and the kernel's answer; they are built on
-// the cold path of a rare operation, so their size does not matter.
-#![allow(clippy::result_large_err)]
-
 pub mod auto;
 mod binary_path;
 pub mod cgroup;
@@ -65,7 +61,7 @@ pub use auto::{
 pub use binary_path::{find_library, ld_cache_lookup, resolve_binary};
 pub use cgroup::{CgroupMode, CgroupOptions};
 pub use elf_symbols::{ElfBinary, SymbolError};
-pub use error::{AttachError, ProgramError, Result};
+pub use error::{AttachError, AttachErrorKind, ProgramError, Result};
 pub use iter::{CgroupIterOrder, IterStream, IterTarget};
 pub use kprobe::{ksyscall_symbol, KprobeMultiOptions, KprobeMultiTargets, KprobeOptions};
 pub use link::{Link, LinkMethod};

@@ -18,7 +18,7 @@ use crate::syscall::{
 
 use super::binary_path::resolve_binary;
 use super::elf_symbols::{segment_of, ElfBinary, SymbolError};
-use super::error::{AttachError, Result};
+use super::error::{AttachError, AttachErrorKind, Result};
 use super::link::{Inner, Link};
 use super::uprobe::{c_path, UprobeOptions};
 use super::usdt_args::{parse_usdt_args, UsdtArch, UsdtArg, UsdtArgError, UsdtSpecLayout};
@@ -469,10 +469,13 @@ impl Program {
         if self.prog_type() != ProgType::KPROBE {
             return Err(self.wrong_type(&target, "BPF_PROG_TYPE_KPROBE"));
         }
-        let usdt_err = |source| AttachError::Usdt {
-            program: self.name().to_string(),
-            target: target.clone(),
-            source: Box::new(source),
+        let usdt_err = |source| -> AttachError {
+            AttachErrorKind::Usdt {
+                program: self.name().to_string(),
+                target: target.clone(),
+                source: Box::new(source),
+            }
+            .into()
         };
         let path = resolve_binary(binary).map_err(|e| self.symbol_err(&target, e))?;
         let bin = ElfBinary::open(&path).map_err(|e| self.symbol_err(&target, e))?;
