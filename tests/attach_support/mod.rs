@@ -393,14 +393,16 @@ pub fn run_child(name: &str, env: &[(&str, &str)]) -> bool {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    if !out.status.success() {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // A filter that matched nothing also "succeeds": insist the helper ran.
+    let ran = stdout.contains("1 passed");
+    if !out.status.success() || !ran {
         eprintln!(
-            "child {name} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
+            "child {name} failed (ran: {ran}):\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    out.status.success()
+    out.status.success() && ran
 }
 
 /// Checks that `n` attach/detach cycles leave no file descriptor behind. The cycles run on
