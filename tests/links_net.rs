@@ -597,6 +597,31 @@ fn no_fd_leaks_over_1000_network_cycles() {
     no_fd_leak("socket filter", 1000, sf, |p| {
         drop(p.attach_socket_filter(sock.as_fd()).unwrap())
     });
+    let sockmap = map_create(&MapCreate {
+        map_type: MapType::SOCKMAP,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 2,
+        name: "leak_sockmap",
+        ..Default::default()
+    })
+    .unwrap();
+    let verdict = || {
+        counting(
+            ProgType::SK_SKB,
+            Some(AttachType::SK_SKB_STREAM_VERDICT),
+            &map,
+            None,
+            1,
+            "leak_verdict",
+        )
+    };
+    // A sockmap takes one verdict program: one thread.
+    for method in [AttachMethod::Legacy, AttachMethod::Auto] {
+        no_fd_leak_threads(&format!("sockmap {method:?}"), 1000, 1, verdict, |p| {
+            drop(p.attach_sockmap(sockmap.as_fd(), None, method).unwrap())
+        });
+    }
     let Some(ns) = Netns::new("leaknf") else {
         return;
     };
@@ -640,5 +665,21 @@ fn no_fd_leaks_over_1000_network_cycles() {
         no_fd_leak("sk_lookup", 1000, skl, |p| {
             drop(p.attach_netns(netns.as_fd(), AttachMethod::Auto).unwrap())
         });
+        // A namespace takes one flow dissector: one thread.
+        let flow = || {
+            counting(
+                ProgType::FLOW_DISSECTOR,
+                Some(AttachType::FLOW_DISSECTOR),
+                &map,
+                None,
+                0,
+                "leak_flow",
+            )
+        };
+        for method in [AttachMethod::Auto, AttachMethod::Legacy] {
+            no_fd_leak_threads(&format!("flow dissector {method:?}"), 1000, 1, flow, |p| {
+                drop(p.attach_netns(netns.as_fd(), method).unwrap())
+            });
+        }
     });
 }

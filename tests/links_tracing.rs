@@ -554,6 +554,23 @@ fn no_fd_leaks_over_1000_cycles() {
     no_fd_leak("raw tracepoint", 1000, raw, |p| {
         drop(p.attach_raw_tracepoint("sys_enter").unwrap())
     });
+    let btf = vmlinux();
+    let tp_id = btf
+        .id_by_name_kind("btf_trace_sys_enter", BtfKind::Typedef)
+        .unwrap();
+    let tp_btf = || {
+        try_load(&LoadSpec {
+            prog_type: ProgType::TRACING,
+            expected: Some(AttachType::TRACE_RAW_TP),
+            attach_btf_id: tp_id,
+            insns: &count_insns(&map, None, 0),
+            name: "leak_tpbtf",
+        })
+        .unwrap_or_else(|(e, log)| panic!("{e}\n{log}"))
+    };
+    no_fd_leak("tp_btf", 1000, tp_btf, |p| {
+        drop(p.attach_tracing().unwrap())
+    });
     no_fd_leak(
         "iterator",
         1000,

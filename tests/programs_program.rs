@@ -170,6 +170,18 @@ fn system_listings_find_our_objects() {
 }
 
 #[test]
+fn struct_ops_needs_a_struct_ops_map() {
+    let _serial = common::serial();
+    require_bpf!();
+    let map = counter_map("not_ops");
+    let err = attach_struct_ops(map.as_fd(), "not_ops").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("not_ops") && text.contains("ARRAY"), "{text}");
+    let null = std::fs::File::open("/dev/null").unwrap();
+    assert!(attach_struct_ops(null.as_fd(), "null").is_err());
+}
+
+#[test]
 fn attach_features_are_probed_once() {
     let _serial = common::serial();
     require_bpf!();

@@ -73,6 +73,6 @@ pub use tc::{Position, TcDirection, TcOptions};
 pub use tracefs::tracefs_root;
 pub use tracepoint::TracepointOptions;
 pub use uprobe::{UprobeLocation, UprobeMultiLocations, UprobeMultiOptions, UprobeOptions};
-pub use usdt::{UsdtError, UsdtMaps, UsdtNote, UsdtOptions, UsdtSite};
+pub use usdt::{UsdtError, UsdtMaps, UsdtNote, UsdtOptions, UsdtSite, UsdtSpecLookup};
 pub use usdt_args::{UsdtArg, UsdtArgLocation, UsdtSpecLayout};
 pub use xdp::{ifindex, AttachMethod, XdpOptions};

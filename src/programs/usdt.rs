@@ -391,6 +391,20 @@ pub struct UsdtMaps<'a> {
     pub ip_to_spec_id: Option<&'a MapFd>,
 }
 
+/// How the program finds the spec of the probe site it runs for. `usdt.bpf.h` decides by the
+/// `LINUX_HAS_BPF_COOKIE` kconfig value the loader gave it; the attach must match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UsdtSpecLookup {
+    /// BPF cookies where the kernel has them (5.15), else the ip map.
+    #[default]
+    Auto,
+    /// The BPF cookie of each probe is its spec id.
+    Cookie,
+    /// `__bpf_usdt_ip_to_spec_id` maps each probe's address to its spec id (for programs
+    /// loaded with `LINUX_HAS_BPF_COOKIE` false).
+    IpMap,
+}
+
 /// Options of a USDT attachment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UsdtOptions {
@@ -398,6 +412,8 @@ pub struct UsdtOptions {
     pub pid: Option<i32>,
     /// The value `bpf_usdt_cookie()` returns.
     pub cookie: u64,
+    /// How the program finds its spec.
+    pub lookup: UsdtSpecLookup,
 }
 
 /// The layout the spec map's program reads (from its BTF, else its value size).
@@ -481,7 +497,11 @@ impl Program {
         let bin = ElfBinary::open(&path).map_err(|e| self.symbol_err(&target, e))?;
         let sites = usdt_sites(&bin, provider, name).map_err(usdt_err)?;
         let layout = spec_layout(maps.specs).map_err(usdt_err)?;
-        let use_cookie = probe::bpf_cookie();
+        let use_cookie = match opts.lookup {
+            UsdtSpecLookup::Auto => probe::bpf_cookie(),
+            UsdtSpecLookup::Cookie => true,
+            UsdtSpecLookup::IpMap => false,
+        };
         let ip_map = if use_cookie {
             None
         } else {
