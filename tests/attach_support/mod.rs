@@ -405,6 +405,15 @@ pub fn run_child(name: &str, env: &[(&str, &str)]) -> bool {
     out.status.success() && ran
 }
 
+/// How many attach/detach cycles a leak test runs: `n`, or `OXBPF_TEST_CYCLES` when set
+/// (the emulated 6.1 guest runs fewer).
+pub fn cycles(n: usize) -> usize {
+    std::env::var("OXBPF_TEST_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n)
+}
+
 /// Checks that `n` attach/detach cycles leave no file descriptor behind. The cycles run on
 /// several threads, each with its own state from `setup` (a program: the kernel refuses one
 /// program twice on one hook): detaching waits for RCU grace periods in the kernel (tens of
@@ -421,6 +430,7 @@ pub fn no_fd_leak_threads<S: Sync>(
     setup: impl Fn() -> S,
     cycle: impl Fn(&S) + Sync,
 ) {
+    let n = cycles(n);
     let states: Vec<S> = (0..threads).map(|_| setup()).collect();
     for s in &states {
         cycle(s); // first use may open cached probes
