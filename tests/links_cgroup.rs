@@ -221,6 +221,74 @@ fn sockops_and_cgroup_skb_run_until_the_links_drop() {
 }
 
 #[test]
+fn leaked_attachments_stay_and_into_fd_hands_over_the_link() {
+    let _serial = common::serial();
+    require_bpf!();
+    let Some(cg) = Cgroup::new("leak") else {
+        return;
+    };
+    let dir = cg.open();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let map = counter_map("cg_keep");
+    let deny = connect4(&map, 0, "cg_keep");
+    let before = common::fd_count();
+    // A leaked BPF_PROG_ATTACH attachment outlives its Link (and would outlive the process).
+    let legacy = CgroupOptions {
+        method: AttachMethod::Legacy,
+        ..Default::default()
+    };
+    deny.attach_cgroup(dir.as_fd(), &legacy).unwrap().leak();
+    assert_eq!(
+        common::fd_count(),
+        before,
+        "leaking PROG_ATTACH keeps no fd"
+    );
+    assert!(child(&cg, &format!("tcp {addr} eperm")), "still attached");
+    prog_detach(&ProgDetach::new(
+        Target::Fd(dir.as_fd()),
+        Some(deny.as_fd()),
+        AttachType::CGROUP_INET4_CONNECT,
+    ))
+    .unwrap();
+    assert!(child(&cg, &format!("tcp {addr} ok")));
+    // into_fd: the caller owns the link; it detaches when that fd closes.
+    let link = deny
+        .attach_cgroup(dir.as_fd(), &CgroupOptions::default())
+        .unwrap();
+    let fd = link.into_fd().unwrap();
+    assert!(
+        child(&cg, &format!("tcp {addr} eperm")),
+        "attached through the fd"
+    );
+    drop(fd);
+    assert!(
+        child(&cg, &format!("tcp {addr} ok")),
+        "closing the fd detached"
+    );
+    // Only bpf links have one: a PROG_ATTACH link comes back unchanged.
+    let legacy_link = deny.attach_cgroup(dir.as_fd(), &legacy).unwrap();
+    let mut back = legacy_link.into_fd().unwrap_err();
+    assert_eq!(back.method(), LinkMethod::ProgAttach);
+    assert!(back.pin(std::env::temp_dir().join("x")).is_err());
+    drop(back);
+    assert!(
+        child(&cg, &format!("tcp {addr} ok")),
+        "dropped the returned link"
+    );
+    assert_eq!(common::fd_count(), before);
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Program>();
+    check::<Link>();
+    check::<AttachError>();
+    check::<ProgramError>();
+}
+
+#[test]
 fn no_fd_leaks_over_1000_cgroup_cycles() {
     let _serial = common::serial();
     require_bpf!();

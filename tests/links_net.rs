@@ -521,6 +521,9 @@ fn sockmap_verdict_runs_until_the_link_drops() {
             ElemFlags::ANY,
         )
         .unwrap();
+        let q =
+            query::sockmap_programs(sockmap.as_fd(), AttachType::SK_SKB_STREAM_VERDICT).unwrap();
+        assert_eq!(q.programs.len(), 1, "{method:?}: {q:?}");
         let start = counter(&map);
         client.write_all(b"hello").unwrap();
         let mut buf = [0u8; 5];

@@ -10,6 +10,7 @@
 //! | netlink TC (`cls_bpf`) | delete the filter | no | replace the filter |
 //! | socket option (`SO_ATTACH_BPF`) | `SO_DETACH_BPF` | no | no |
 //! | several (per-CPU perf events, USDT locations) | each part | no | no |
+//! | struct_ops map registered by element update | delete the element | no | no |
 
 use std::fs::OpenOptions;
 use std::io::Write;
