@@ -81,6 +81,31 @@ fn sections_attach_and_run() {
 }
 
 #[test]
+fn program_attach_uses_its_section() {
+    let _serial = common::serial();
+    require_bpf!();
+    assert!(ensure_tracefs());
+    let map = counter_map("auto_sec");
+    let prog = counting(
+        ProgType::TRACEPOINT,
+        None,
+        &map,
+        Some(my_tgid()),
+        0,
+        "auto_sec",
+    );
+    let err = prog.attach().unwrap_err();
+    assert!(err.to_string().contains("no section"), "{err}");
+    let prog = prog.with_section("?tp/syscalls/sys_enter_getppid");
+    let link = prog.attach().unwrap();
+    let _ = nix::unistd::getppid();
+    assert_eq!(counter(&map), 1);
+    drop(link);
+    let _ = nix::unistd::getppid();
+    assert_eq!(counter(&map), 1);
+}
+
+#[test]
 fn load_time_targets_attach() {
     let _serial = common::serial();
     require_bpf!();

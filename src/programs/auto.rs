@@ -494,6 +494,27 @@ pub fn attach_auto_with(
     }
 }
 
+impl Program {
+    /// Attaches from the section name recorded with [`Program::with_section`] (classified
+    /// by [`AutoAttach::classify`]): `SEC("tp/syscalls/sys_enter_openat")` attaches to that
+    /// tracepoint, `SEC("xdp")` fails clearly (it needs an interface).
+    pub fn attach(&self) -> Result<Link> {
+        self.attach_with(&AutoAttachContext::default())
+    }
+
+    /// [`Program::attach`] with the maps some sections need (USDT).
+    pub fn attach_with(&self, ctx: &AutoAttachContext<'_>) -> Result<Link> {
+        let Some(section) = self.section() else {
+            return Err(self.unsupported(
+                "its section's target",
+                "no section recorded (Program::with_section) to auto-attach from",
+            ));
+        };
+        let (kind, is_return, target) = AutoAttach::classify(section);
+        attach_auto_with(self, kind, is_return, target, ctx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
