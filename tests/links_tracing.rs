@@ -332,6 +332,7 @@ fn fentry_fexit_and_lsm_run_or_are_refused_clearly() {
         }
         let after = counter(&map);
         assert!(after >= 3, "{name}: counted {after}");
+        eprintln!("{name}: attached and ran {after} times");
         assert_eq!(link.info().unwrap().link_type(), LinkType::TRACING);
         drop(link);
         open_devnull(3);
