@@ -1,12 +1,35 @@
 //! The `oxbpf` command-line tool: shows, loads, runs and explains eBPF objects.
+//!
+//! Every command is a thin presentation layer over the library: the logic worth reusing lives
+//! in `oxbpf` itself.
 
-use clap::Parser;
+mod cmd;
+mod exit;
+
+use clap::{Parser, Subcommand};
 
 /// Inspect, load, run and explain eBPF objects.
 #[derive(Parser, Debug)]
-#[command(name = "oxbpf", version, about)]
-struct Cli {}
+#[command(name = "oxbpf", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// BTF: dump a kernel's or an object's types as C (vmlinux.h) or as a raw listing.
+    #[command(subcommand)]
+    Btf(cmd::btf::BtfCommand),
+}
 
 fn main() {
-    let _cli = Cli::parse();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Btf(c) => cmd::btf::run(c),
+    };
+    if let Err(e) = result {
+        e.report();
+        std::process::exit(e.code as i32);
+    }
 }

@@ -105,10 +105,17 @@ pub fn sanitize(b: &mut BtfBuilder, missing: &MissingFeatures) {
                 TypeBody::Enum {
                     size: 4,
                     signed: false,
+                    // Unnamed parameters become `argN`: today's kernels refuse nameless
+                    // enumerators (what libbpf leaves), older ones take any name.
                     values: params
                         .iter()
-                        .map(|p| EnumValueDef {
-                            name: p.name.clone(),
+                        .enumerate()
+                        .map(|(i, p)| EnumValueDef {
+                            name: if p.name.is_empty() {
+                                format!("arg{i}")
+                            } else {
+                                p.name.clone()
+                            },
                             value: u64::from(p.ty),
                         })
                         .collect(),

@@ -319,6 +319,29 @@ impl BtfBuilder {
         self.encode_with(Strings::default())
     }
 
+    /// Encode as little-endian BTF whose string section starts with `original`'s strings,
+    /// byte for byte: every string offset into `original` (func_info/line_info of its
+    /// `.BTF.ext`, say) stays valid; names not found there are appended.
+    pub fn to_bytes_keeping_strings(&self, original: &Btf) -> Result<Vec<u8>, BtfError> {
+        let data = original.local_strings().to_vec();
+        let mut seen = HashMap::new();
+        let mut off = 0u32;
+        for s in data.split(|&b| b == 0) {
+            if let Ok(s) = std::str::from_utf8(s) {
+                seen.entry(s.to_string()).or_insert(off);
+            }
+            off = off.saturating_add(s.len() as u32 + 1);
+        }
+        if data.is_empty() {
+            return self.to_bytes();
+        }
+        self.encode_with(Strings {
+            data,
+            seen,
+            start: 0,
+        })
+    }
+
     /// Encode as little-endian split BTF on `base`: the types here get ids after the base's
     /// (type ids in the bodies are absolute) and names not found in the base are added after
     /// its strings.

@@ -134,6 +134,96 @@ pub const fn ja(off: i16) -> Insn {
     Insn::new(class::JMP | jmp::JA, 0, 0, off, 0)
 }
 
+/// 32-bit compare with a register: `if w(dst) op w(src) goto pc + off + 1`.
+pub const fn jmp32_reg(op: u8, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::new(class::JMP32 | op | source::X, dst, src, off, 0)
+}
+
+/// `gotol pc + imm + 1`: unconditional jump with a 32-bit offset (cpu v4).
+pub const fn gotol(imm: i32) -> Insn {
+    Insn::new(class::JMP32 | jmp::JA, 0, 0, 0, imm)
+}
+
+/// `may_goto pc + off + 1` (6.9): jump when the verifier's loop budget is spent.
+pub const fn may_goto(off: i16) -> Insn {
+    Insn::new(class::JMP | jmp::JCOND, 0, 0, off, 0)
+}
+
+/// Signed division or modulo (`op` is [`alu::DIV`] or [`alu::MOD`], cpu v4): 64-bit
+/// `dst s/= src` or `dst s%= src`.
+pub const fn alu64_signed_reg(op: u8, dst: u8, src: u8) -> Insn {
+    Insn::new(class::ALU64 | op | source::X, dst, src, 1, 0)
+}
+
+/// Signed division or modulo by an immediate, 64-bit.
+pub const fn alu64_signed_imm(op: u8, dst: u8, imm: i32) -> Insn {
+    Insn::new(class::ALU64 | op | source::K, dst, 0, 1, imm)
+}
+
+/// `dst = (s8/s16/s32)src`, 64-bit sign-extending move (`bits` 8, 16 or 32; cpu v4).
+pub const fn movsx64(dst: u8, src: u8, bits: i16) -> Insn {
+    Insn::new(class::ALU64 | alu::MOV | source::X, dst, src, bits, 0)
+}
+
+/// `w(dst) = (s8/s16)w(src)`, 32-bit sign-extending move (`bits` 8 or 16; cpu v4).
+pub const fn movsx32(dst: u8, src: u8, bits: i16) -> Insn {
+    Insn::new(class::ALU | alu::MOV | source::X, dst, src, bits, 0)
+}
+
+/// `dst = -dst` (64-bit).
+pub const fn neg64(dst: u8) -> Insn {
+    Insn::new(class::ALU64 | alu::NEG, dst, 0, 0, 0)
+}
+
+/// `dst = le16/32/64 dst` or (`big`) `be16/32/64`: conversion to a byte order.
+pub const fn endian(big: bool, dst: u8, bits: i32) -> Insn {
+    let order = if big { source::TO_BE } else { source::TO_LE };
+    Insn::new(class::ALU | alu::END | order, dst, 0, 0, bits)
+}
+
+/// `dst = bswap16/32/64 dst`: unconditional byte swap (cpu v4).
+pub const fn bswap(dst: u8, bits: i32) -> Insn {
+    Insn::new(class::ALU64 | alu::END, dst, 0, 0, bits)
+}
+
+/// `r0 = *(size *)skb[imm]`: legacy absolute packet load (socket filters, tc).
+pub const fn ld_abs(sz: u8, imm: i32) -> Insn {
+    Insn::new(class::LD | mode::ABS | sz, 0, 0, 0, imm)
+}
+
+/// `r0 = *(size *)skb[src + imm]`: legacy indirect packet load.
+pub const fn ld_ind(sz: u8, src: u8, imm: i32) -> Insn {
+    Insn::new(class::LD | mode::IND | sz, 0, src, 0, imm)
+}
+
+/// `dst = load_acquire((size *)(src + off))` (6.15).
+pub const fn load_acquire(sz: u8, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::new(
+        class::STX | mode::ATOMIC | sz,
+        dst,
+        src,
+        off,
+        atomic::LOAD_ACQ,
+    )
+}
+
+/// `store_release((size *)(dst + off), src)` (6.15).
+pub const fn store_release(sz: u8, dst: u8, src: u8, off: i16) -> Insn {
+    Insn::new(
+        class::STX | mode::ATOMIC | sz,
+        dst,
+        src,
+        off,
+        atomic::STORE_REL,
+    )
+}
+
+/// `dst = &fn` where `fn` is the BPF function at `pc + rel + 1` (`BPF_PSEUDO_FUNC`, for
+/// callbacks).
+pub const fn ld_func(dst: u8, rel: i32) -> [Insn; 2] {
+    ld_imm64_pseudo(dst, pseudo::FUNC, rel, 0)
+}
+
 /// Call helper number `id`.
 pub const fn call_helper(id: i32) -> Insn {
     Insn::new(class::JMP | jmp::CALL, 0, 0, 0, id)

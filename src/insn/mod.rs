@@ -3,7 +3,11 @@
 //! Pure: never makes a syscall.
 //!
 //! - [`Insn`] is `struct bpf_insn`, 8 bytes; an `ld_imm64` is two of them.
-//! - [`opcode`] names the opcode fields; [`reg`](opcode::reg) the registers.
+//! - [`opcode`] names the opcode fields; [`reg`] the registers.
+//! - [`decode`](mod@decode) says which instruction an encoding is ([`decode::Instruction`]) and rejects
+//!   what the kernel would refuse, naming the instruction index.
+//! - [`disasm`](mod@disasm) prints instructions in the kernel verifier's syntax; [`helpers`] names helper
+//!   ids.
 //! - [`asm`] builds instructions by hand (tests and feature probes use it):
 //!
 //! ```
@@ -14,8 +18,14 @@
 //! ```
 
 pub mod asm;
+pub mod decode;
+pub mod disasm;
+pub mod helpers;
 pub mod opcode;
 
+pub use decode::{decode, DecodeError, Instruction};
+pub use disasm::{disasm, Disassembler};
+pub use helpers::{helper_id, helper_name, HELPER_COUNT};
 pub use opcode::reg;
 
 use opcode::{class, jmp, mode, pseudo, size};

@@ -22,38 +22,9 @@ use super::uprobe::{UprobeLocation, UprobeMultiLocations, UprobeMultiOptions, Up
 use super::usdt::{UsdtMaps, UsdtOptions};
 use super::Program;
 
-/// How a section's program is attached automatically (libbpf's auto-attach handlers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AutoAttach {
-    /// Not auto-attachable (XDP, TC, cgroup, ... need a target at run time).
-    None,
-    /// kprobe / kretprobe.
-    Kprobe,
-    /// uprobe / uretprobe.
-    Uprobe,
-    /// tracepoint.
-    Tracepoint,
-    /// raw tracepoint.
-    RawTracepoint,
-    /// tp_btf, fentry, fexit, fmod_ret, freplace.
-    Trace,
-    /// LSM.
-    Lsm,
-    /// iterator.
-    Iter,
-    /// USDT.
-    Usdt,
-    /// ksyscall / kretsyscall.
-    Ksyscall,
-    /// kprobe.multi / kretprobe.multi.
-    KprobeMulti,
-    /// kprobe.session.
-    KprobeSession,
-    /// uprobe.multi / uretprobe.multi / uprobe.session.
-    UprobeMulti,
-    /// fentry.multi / fexit.multi / fsession.multi.
-    TracingMulti,
-}
+/// How a section's program is attached automatically: the object parser's classification
+/// (one enum for both).
+pub use crate::object::AutoAttach;
 
 /// Section names of libbpf's table that have an auto-attach handler (all `name+` entries),
 /// with their kind and return flag. Matching is exact or `name/...`, so order is irrelevant

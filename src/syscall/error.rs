@@ -17,6 +17,8 @@ pub enum Call {
     Bpf(Command),
     /// `perf_event_open(2)`.
     PerfEventOpen,
+    /// `pidfd_open(2)` (task storage maps are keyed by pidfd).
+    PidfdOpen,
     /// An `ioctl(2)`, by its request name (`PERF_EVENT_IOC_SET_BPF`).
     Ioctl(&'static str),
     /// `mmap(2)` of a BPF map or a file.
@@ -37,6 +39,7 @@ impl fmt::Display for Call {
         match self {
             Call::Bpf(cmd) => write!(f, "{cmd}"),
             Call::PerfEventOpen => f.write_str("perf_event_open"),
+            Call::PidfdOpen => f.write_str("pidfd_open"),
             Call::Ioctl(name) => write!(f, "ioctl({name})"),
             Call::Mmap => f.write_str("mmap"),
             Call::Read(path) => write!(f, "reading {path}"),
@@ -52,6 +55,9 @@ impl fmt::Display for Call {
 pub enum Hint {
     /// EPERM: the process lacks privileges.
     Privileges,
+    /// EPERM although the process holds the capabilities: a security policy (kernel
+    /// lockdown, an LSM, a sysctl such as `kernel.unprivileged_bpf_disabled`) refused.
+    Policy,
     /// A non-zero attribute field that the running kernel is (or may be) too old for.
     NewField {
         /// The command whose attributes hold the field.
@@ -87,6 +93,10 @@ impl fmt::Display for Hint {
             Hint::Privileges => f.write_str(
                 "needs root or CAP_BPF + CAP_PERFMON (CAP_NET_ADMIN for networking programs, \
                  CAP_SYS_ADMIN for some commands)",
+            ),
+            Hint::Policy => f.write_str(
+                "refused by a security policy (kernel lockdown, an LSM or a sysctl): this \
+                 process already holds CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN",
             ),
             Hint::NewField {
                 command,
@@ -187,7 +197,14 @@ impl SyscallError {
     /// A failed `bpf(2)` call, with the attribute bytes sent so that a too-new non-zero field
     /// can be named.
     pub(crate) fn bpf(command: Command, errno: Errno, attr: &[u8], fields: &[Field]) -> Self {
-        let mut err = SyscallError::new(Call::Bpf(command), errno);
+        SyscallError::bpf_code(command, errno as i32, attr, fields)
+    }
+
+    /// [`SyscallError::bpf`] from the raw errno value, which keeps codes nix does not know
+    /// (the kernel-internal `ENOTSUPP`).
+    pub(crate) fn bpf_code(command: Command, code: i32, attr: &[u8], fields: &[Field]) -> Self {
+        let mut err = SyscallError::from_code(Call::Bpf(command), code);
+        let errno = err.errno;
         if matches!(errno, Errno::E2BIG | Errno::EINVAL) {
             if let Some(f) = newest_nonzero_field(attr, fields) {
                 let running = KernelVersion::running();
@@ -220,12 +237,27 @@ impl SyscallError {
     }
 }
 
+/// Whether the effective capability set holds CAP_SYS_ADMIN, CAP_PERFMON and CAP_BPF (read
+/// on the error path only).
+fn holds_bpf_capabilities() -> bool {
+    const NEEDED: u64 = (1 << 21) | (1 << 38) | (1 << 39);
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & NEEDED == NEEDED)
+}
+
 fn generic_hint(command: Call, errno: Errno) -> Option<Hint> {
     let cmd = match command {
         Call::Bpf(c) => Some(c),
         _ => None,
     };
     let note = match (errno, cmd) {
+        (Errno::EPERM, _) if holds_bpf_capabilities() => return Some(Hint::Policy),
         (Errno::EPERM, _) => return Some(Hint::Privileges),
         (Errno::ENOSPC, Some(Command::PROG_LOAD | Command::BTF_LOAD)) => {
             "the log buffer is too small for the verifier log; log_true_size tells the size needed"
@@ -299,10 +331,21 @@ mod tests {
         let e = SyscallError::from_code(Call::Bpf(Command::PROG_LOAD), ENOTSUPP);
         assert!(e.to_string().contains("ENOTSUPP (524)"));
         assert!(e.is_not_supported());
+        let e = SyscallError::bpf_code(Command::MAP_LOOKUP_BATCH, ENOTSUPP, &[], &[]);
+        assert_eq!(
+            e.code, ENOTSUPP,
+            "the kernel's 524 survives the choke point"
+        );
+        assert!(e.is_not_supported());
         let e = SyscallError::new(Call::Bpf(Command::PROG_LOAD), Errno::ENOSPC);
         assert!(e.to_string().contains("log_true_size"));
         let e = SyscallError::new(Call::PerfEventOpen, Errno::EPERM);
-        assert_eq!(e.hint, Some(Hint::Privileges));
+        let want = if holds_bpf_capabilities() {
+            Hint::Policy
+        } else {
+            Hint::Privileges
+        };
+        assert_eq!(e.hint, Some(want));
         assert_eq!(e.bpf_command(), None);
     }
 
@@ -323,6 +366,9 @@ mod tests {
             other => panic!("unexpected hint {other:?}"),
         }
         assert!(e.to_string().contains("`brand_new` of BPF_MAP_CREATE"));
+        let e524 = SyscallError::bpf_code(Command::MAP_CREATE, ENOTSUPP, &[], &[]);
+        assert_eq!(e524.code, ENOTSUPP);
+        assert!(e524.is_not_supported());
         let io: std::io::Error = e.into();
         assert_eq!(io.raw_os_error(), None);
         assert!(io.to_string().contains("E2BIG"));

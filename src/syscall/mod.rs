@@ -56,6 +56,8 @@ mod mmap;
 mod netlink;
 mod obj;
 mod perf;
+mod pod;
+mod process;
 mod prog;
 mod sockopt;
 mod stats;
@@ -79,7 +81,7 @@ pub use batch::{
     BatchStatus,
 };
 pub use btf::{btf_load, BtfLoad, BtfLoadAttr};
-pub use cpu::{parse_cpu_list, possible_cpus};
+pub use cpu::{online_cpus, parse_cpu_ids, parse_cpu_list, possible_cpus};
 pub use error::{Call, Hint, Result, SyscallError, ENOTSUPP};
 pub use fd::MoveAboveStdio;
 pub use flags::{
@@ -118,6 +120,8 @@ pub use perf::{
     PERF_COUNT_SW_CPU_CLOCK, PERF_SAMPLE_RAW, PERF_TYPE_BREAKPOINT, PERF_TYPE_HARDWARE,
     PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE, PERF_TYPE_TRACEPOINT,
 };
+pub use pod::{slice_as_bytes, slice_as_bytes_mut};
+pub use process::{pidfd_open, PIDFD_THREAD};
 pub use prog::{
     prog_bind_map, prog_load, prog_test_run, ExtInfo, ProgBindMapAttr, ProgLoad, ProgLoadAttr,
     TestRun, TestRunAttr, TestRunOutput, PROG_LOAD_ATTEMPTS,

@@ -332,6 +332,9 @@ pub struct TestRun<'a> {
     pub ctx_in: &'a [u8],
     /// Receives the context after the run.
     pub ctx_out: Option<&'a mut [u8]>,
+    /// A context the kernel reads and writes back in place (`BPF_PROG_TYPE_SYSCALL`
+    /// programs, which take no `ctx_out`); replaces `ctx_in` when set.
+    pub ctx_in_out: Option<&'a mut [u8]>,
     /// Number of runs (0 and 1 both run once); `duration` is the mean.
     pub repeat: u32,
     /// `flags`.
@@ -381,9 +384,15 @@ pub fn prog_test_run(prog: BorrowedFd<'_>, run: &mut TestRun<'_>) -> Result<Test
         attr.ctx_size_out = u32::try_from(out.len()).unwrap_or(u32::MAX);
         attr.ctx_out = mut_ptr_u64(out);
     }
-    // SAFETY: `data_in`/`ctx_in` point to borrowed input slices with their lengths;
-    // `data_out`/`ctx_out` are null or point to exclusively borrowed buffers whose non-zero
-    // lengths in `*_size_out` bound the kernel's writes. All live for the call.
+    if let Some(ctx) = run.ctx_in_out.as_deref_mut() {
+        attr.ctx_size_in = len_u32(cmd, "ctx_in too long", ctx.len())?;
+        attr.ctx_in = mut_ptr_u64(ctx);
+    }
+    // SAFETY: `data_in`/`ctx_in` point to borrowed input slices with their lengths (or
+    // `ctx_in` to the exclusively borrowed `ctx_in_out`, which the kernel may write back
+    // within `ctx_size_in`); `data_out`/`ctx_out` are null or point to exclusively borrowed
+    // buffers whose non-zero lengths in `*_size_out` bound the kernel's writes. All live for
+    // the call.
     unsafe { bpf_value(cmd, &mut attr)? };
     Ok(TestRunOutput {
         retval: attr.retval,

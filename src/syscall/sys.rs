@@ -16,20 +16,46 @@ mod sealed {
 }
 pub(crate) use sealed::Sealed;
 
-/// A `#[repr(C)]` struct made of integer fields only, with no implicit padding: every byte is
-/// initialized and every bit pattern is a valid value. The `bpf(2)` attribute and info structs
-/// of this layer implement it, so they can be viewed and decoded as bytes.
+/// Plain old data: a `Copy` type whose every byte is initialized and for which every bit
+/// pattern is a valid value, so it can be viewed and decoded as bytes.
+///
+/// The `bpf(2)` attribute and info structs of this layer implement it; so do the integer and
+/// float types and arrays of `Pod` types. Map keys and values
+/// ([`crate::maps`]) are `Pod`, and a user's own `#[repr(C)]` struct becomes one with an
+/// `unsafe impl`:
+///
+/// ```
+/// use oxbpf::syscall::Pod;
+///
+/// #[repr(C)]
+/// #[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// struct Event {
+///     pid: u32,
+///     comm: [u8; 12],
+///     ts_ns: u64,
+/// }
+/// // SAFETY: repr(C); u32 + [u8; 12] fill 16 bytes, then an 8-aligned u64: no padding,
+/// // and any bytes are a valid Event.
+/// unsafe impl Pod for Event {}
+///
+/// let e = Event { pid: 7, ..Default::default() };
+/// assert_eq!(Event::from_bytes(e.as_bytes()), Some(e));
+/// ```
 ///
 /// # Safety
 ///
-/// Only types of this module implement it (the trait is sealed), each `#[repr(C)]`, with
-/// integer/byte-array fields and explicit padding fields, so that the byte views below never
-/// expose uninitialized memory and any bytes decode to a valid value.
-pub unsafe trait Pod: Sealed + Copy + 'static {
-    /// The struct's bytes, as the kernel reads them.
+/// An implementor must be `#[repr(C)]` (or `#[repr(transparent)]`) and made only of `Pod`
+/// fields (integers, floats, arrays of them, other `Pod` structs), **without implicit padding**
+/// anywhere, including at the end (add explicit padding fields, e.g. `_pad: [u8; 4]`); it
+/// must hold no references, pointers, `bool`s, `char`s or enums. Then every byte of a value
+/// is initialized and any bytes decode to a valid value, which is what the byte views below
+/// and the kernel's copies rely on. The provided methods must not be overridden with
+/// implementations that return other memory.
+pub unsafe trait Pod: Copy + 'static {
+    /// The value's bytes, as the kernel reads them.
     fn as_bytes(&self) -> &[u8] {
-        // SAFETY: `Self: Pod` has no padding and only integer fields, so all
-        // `size_of::<Self>()` bytes behind `self` are initialized; the borrow keeps them alive.
+        // SAFETY: `Self: Pod` has no padding, so all `size_of::<Self>()` bytes behind `self`
+        // are initialized; the borrow keeps them alive.
         unsafe {
             std::slice::from_raw_parts(
                 (self as *const Self).cast::<u8>(),
@@ -38,28 +64,39 @@ pub unsafe trait Pod: Sealed + Copy + 'static {
         }
     }
 
-    /// Decodes a struct from the start of `bytes` (e.g. attribute bytes captured by
-    /// [`testing::capture`]); `None` if `bytes` is too short.
+    /// The value's bytes, writable: any bytes written leave a valid value (the kernel writes
+    /// lookups into this view).
+    fn as_bytes_mut(&mut self) -> &mut [u8] {
+        bytes_mut(self)
+    }
+
+    /// The all-zero value.
+    fn zeroed() -> Self {
+        // SAFETY: every bit pattern, the all-zero one included, is a valid `Self`.
+        unsafe { std::mem::zeroed() }
+    }
+
+    /// Decodes a value from the start of `bytes` (e.g. attribute bytes captured by
+    /// [`testing::capture`], or a map value); `None` if `bytes` is too short.
     fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let src = bytes.get(..std::mem::size_of::<Self>())?;
         // SAFETY: `src` holds exactly `size_of::<Self>()` readable bytes; any bit pattern is a
-        // valid `Self` (integer fields only); `read_unaligned` has no alignment requirement.
+        // valid `Self`; `read_unaligned` has no alignment requirement.
         Some(unsafe { std::ptr::read_unaligned(src.as_ptr().cast::<Self>()) })
     }
 }
 
-/// Mutable byte view, crate-private: only this layer's wrappers hand attribute bytes to the
-/// kernel.
+/// Mutable byte view of a [`Pod`] value.
 pub(crate) fn bytes_mut<T: Pod>(value: &mut T) -> &mut [u8] {
-    // SAFETY: as in `Pod::as_bytes`; writing any bytes keeps `T` valid (integer fields only),
-    // and the exclusive borrow rules out aliasing.
+    // SAFETY: as in `Pod::as_bytes`; writing any bytes keeps `T` valid (every bit pattern
+    // is), and the exclusive borrow rules out aliasing.
     unsafe {
         std::slice::from_raw_parts_mut((value as *mut T).cast::<u8>(), std::mem::size_of::<T>())
     }
 }
 
 /// An attribute struct of one `bpf(2)` command: its member of `union bpf_attr`.
-pub(crate) trait Attr: Pod {
+pub(crate) trait Attr: Pod + Sealed {
     /// The fields with the release that added each, ordered by offset.
     const FIELDS: &'static [Field];
 }
@@ -75,18 +112,20 @@ pub(crate) enum Ret {
 }
 
 /// The choke point: `bpf(cmd, attr, attr.len())`, or the thread's test fake when one is
-/// installed ([`testing::install_fake`]).
+/// installed ([`testing::install_fake`]). Errors are raw errno values.
 ///
 /// # Safety
 ///
 /// Every pointer stored in `attr` must be valid, for the whole call, for the reads and writes
 /// that `cmd` makes through it (the lengths stored next to each pointer bound them).
-pub(crate) unsafe fn sys_bpf(cmd: Command, attr: &mut [u8]) -> std::result::Result<Ret, Errno> {
+pub(crate) unsafe fn sys_bpf(cmd: Command, attr: &mut [u8]) -> std::result::Result<Ret, i32> {
     if let Some(reply) = testing::call_fake(cmd, attr) {
-        return reply.map(|r| match r {
-            testing::FakeReply::Value(v) => Ret::FakeValue(v),
-            testing::FakeReply::Fd(fd) => Ret::FakeFd(fd),
-        });
+        return reply
+            .map(|r| match r {
+                testing::FakeReply::Value(v) => Ret::FakeValue(v),
+                testing::FakeReply::Fd(fd) => Ret::FakeFd(fd),
+            })
+            .map_err(|e| e as i32);
     }
     // SAFETY: `attr` is a live, exclusively borrowed buffer of `attr.len()` bytes; the caller
     // guarantees the pointers inside it.
@@ -99,7 +138,8 @@ pub(crate) unsafe fn sys_bpf(cmd: Command, attr: &mut [u8]) -> std::result::Resu
         )
     };
     if ret < 0 {
-        Err(Errno::last())
+        // The raw code: nix's Errno has no value for the kernel-internal ENOTSUPP (524).
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
     } else {
         Ok(Ret::Kernel(ret))
     }
@@ -131,7 +171,7 @@ pub(crate) unsafe fn bpf_value_fields<A: Pod>(
         Ok(Ret::Kernel(v) | Ret::FakeValue(v)) => Ok(v),
         // A fake answering a plain command with an fd: the value is 0, the fd is dropped.
         Ok(Ret::FakeFd(_)) => Ok(0),
-        Err(errno) => Err(SyscallError::bpf(cmd, errno, attr.as_bytes(), fields)),
+        Err(code) => Err(SyscallError::bpf_code(cmd, code, attr.as_bytes(), fields)),
     }
 }
 
@@ -162,7 +202,7 @@ pub(crate) unsafe fn bpf_fd_fields<A: Pod>(
         Ok(Ret::FakeFd(fd)) => fd,
         // A fake must hand over a real fd for an fd-returning command.
         Ok(Ret::FakeValue(_)) => return Err(SyscallError::bpf(cmd, Errno::EBADF, &[], &[])),
-        Err(errno) => return Err(SyscallError::bpf(cmd, errno, attr.as_bytes(), fields)),
+        Err(code) => return Err(SyscallError::bpf_code(cmd, code, attr.as_bytes(), fields)),
     };
     fd.move_above_stdio()
 }

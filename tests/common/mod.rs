@@ -84,3 +84,64 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// A bpffs mounted on a temporary directory, unmounted (lazily) on drop.
+pub struct Bpffs {
+    dir: tempfile::TempDir,
+}
+
+impl Bpffs {
+    /// Mounts a fresh bpffs.
+    pub fn mount() -> Bpffs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        nix::mount::mount(
+            Some("bpf"),
+            dir.path(),
+            Some("bpf"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .expect("mount -t bpf");
+        Bpffs { dir }
+    }
+
+    /// The mount point.
+    pub fn root(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// A path under the mount point.
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.dir.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// The committed fixture objects of a group built by both clangs (`<name>.clang14.o`,
+/// `<name>.clang19.o`).
+pub fn fixture_pair(group: &str, name: &str) -> Vec<std::path::PathBuf> {
+    ["clang14", "clang19"]
+        .iter()
+        .map(|c| fixtures_dir().join(group).join(format!("{name}.{c}.o")))
+        .collect()
+}
+
+/// Mounts tracefs at /sys/kernel/tracing unless a tracefs is already reachable.
+pub fn ensure_tracefs() -> bool {
+    if oxbpf::programs::tracefs_root().is_some() {
+        return true;
+    }
+    let _ = nix::mount::mount(
+        Some("nodev"),
+        "/sys/kernel/tracing",
+        Some("tracefs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    );
+    oxbpf::programs::tracefs_root().is_some()
+}
