@@ -300,14 +300,41 @@ fn build_usdt_target(dir: &std::path::Path) -> Option<std::path::PathBuf> {
     }
 }
 
-/// A program decoding the first `nargs` USDT arguments as `bpf_usdt_arg()` does (spec id
-/// from the cookie), storing argument `i` in `out[1 + i]` and counting runs in `out[0]`.
-fn usdt_decoder(specs: &MapFd, out: &MapFd, layout: &UsdtSpecLayout, nargs: usize) -> Vec<Insn> {
+/// Where the decoder takes its spec id from.
+#[derive(Clone, Copy)]
+enum SpecFrom<'a> {
+    /// `bpf_get_attach_cookie(ctx)`.
+    Cookie,
+    /// The ip map, keyed by `PT_REGS_IP(ctx)` (x86-64: `pt_regs.ip` at offset 128).
+    IpMap(&'a MapFd),
+}
+
+/// A program decoding the first `nargs` USDT arguments as `bpf_usdt_arg()` does, storing
+/// argument `i` in `out[1 + i]` and counting runs in `out[0]`.
+fn usdt_decoder(
+    specs: &MapFd,
+    from: SpecFrom<'_>,
+    out: &MapFd,
+    layout: &UsdtSpecLayout,
+    nargs: usize,
+) -> Vec<Insn> {
     let byte = |f: BitField| (f.bit_offset / 8) as i16;
     let sz = |f: BitField| size::from_bytes(f.bits / 8).unwrap();
     let mut a = asm::Asm::new();
     a.push(asm::mov64_reg(R6, R1));
-    a.push(asm::call_helper(174)); // spec id = bpf_get_attach_cookie(ctx)
+    match from {
+        SpecFrom::Cookie => a.push(asm::call_helper(174)),
+        SpecFrom::IpMap(ips) => {
+            a.push(asm::ldx(size::DW, R1, R6, 128));
+            a.push(asm::stx(size::DW, R10, R1, -24));
+            a.push(asm::mov64_reg(R2, R10));
+            a.push(asm::alu64_imm(alu::ADD, R2, -24));
+            a.extend(asm::ld_map_fd(R1, ips.as_fd().as_raw_fd()));
+            a.push(asm::call_helper(1));
+            a.jump_imm(jmp::JEQ, R0, 0, "out");
+            a.push(asm::ldx(size::W, R0, R0, 0))
+        }
+    };
     a.push(asm::stx(size::W, R10, R0, -4));
     a.push(asm::mov64_reg(R2, R10));
     a.push(asm::alu64_imm(alu::ADD, R2, -4));
@@ -394,25 +421,8 @@ fn run_usdt_target(
     (seen, link)
 }
 
-#[test]
-fn usdt_probe_arguments_and_semaphore() {
-    let _serial = common::serial();
-    require_bpf!();
-    let dir = tempfile::tempdir().unwrap();
-    let Some(target) = build_usdt_target(dir.path()) else {
-        return;
-    };
-    let bin = ElfBinary::open(&target).unwrap();
-    let notes = oxbpf::programs::usdt::usdt_notes(&bin).unwrap();
-    let tick = notes.iter().find(|n| n.name == "tick").unwrap();
-    assert_eq!(tick.provider, "oxbpf");
-    assert_ne!(tick.sema_addr, 0, "the probe has a semaphore");
-    let sites = oxbpf::programs::usdt::usdt_sites(&bin, "oxbpf", "tick").unwrap();
-    assert_eq!(sites.len(), 1);
-    assert_eq!(sites[0].args.len(), 3, "spec {:?}", tick.args);
-    assert_ne!(sites[0].sema_offset, 0);
-
-    // libbpf's spec map, as usdt.bpf.h declares it (legacy layout: 208-byte values).
+/// libbpf's two USDT maps, as usdt.bpf.h declares them (legacy layout: 208-byte specs).
+fn usdt_maps() -> (MapFd, MapFd) {
     let specs = map_create(&MapCreate {
         map_type: MapType::ARRAY,
         key_size: 4,
@@ -431,50 +441,119 @@ fn usdt_probe_arguments_and_semaphore() {
         ..Default::default()
     })
     .unwrap();
+    (specs, ips)
+}
+
+#[test]
+fn usdt_probe_arguments_and_semaphore() {
+    let _serial = common::serial();
+    require_bpf!();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(target) = build_usdt_target(dir.path()) else {
+        return;
+    };
+    let bin = ElfBinary::open(&target).unwrap();
+    let notes = oxbpf::programs::usdt::usdt_notes(&bin).unwrap();
+    let tick = notes.iter().find(|n| n.name == "tick").unwrap();
+    assert_eq!(tick.provider, "oxbpf");
+    assert_ne!(tick.sema_addr, 0, "the probe has a semaphore");
+    let sites = oxbpf::programs::usdt::usdt_sites(&bin, "oxbpf", "tick").unwrap();
+    assert_eq!(sites.len(), 1);
+    assert_eq!(sites[0].args.len(), 3, "spec {:?}", tick.args);
+    assert_ne!(sites[0].sema_offset, 0);
+
+    let (specs, ips) = usdt_maps();
     let layout = oxbpf::programs::usdt::spec_layout(&specs).unwrap();
     assert_eq!(layout, UsdtSpecLayout::LEGACY);
-    let out = counter_map("usdt_out");
-    let prog = load(
-        ProgType::KPROBE,
-        None,
-        &usdt_decoder(&specs, &out, &layout, 3),
-        "usdt_tick",
-    );
     let maps = UsdtMaps {
         specs: &specs,
         ip_to_spec_id: Some(&ips),
     };
     let path = target.to_str().unwrap();
+    let mut variants = vec![
+        ("cookie", UsdtSpecLookup::Cookie, None),
+        ("ip map", UsdtSpecLookup::IpMap, None),
+    ];
+    if probe::uprobe_multi_link() {
+        variants.push((
+            "uprobe.multi",
+            UsdtSpecLookup::Cookie,
+            Some(AttachType::TRACE_UPROBE_MULTI),
+        ));
+    }
     let before = common::fd_count();
-    let (seen, link) = run_usdt_target(&target, |pid| {
-        Some(
-            prog.attach_usdt(
-                path,
-                "oxbpf",
-                "tick",
-                &maps,
-                &UsdtOptions {
-                    pid: Some(pid),
-                    cookie: 0,
-                },
+    for (what, lookup, expected) in variants {
+        let out = counter_map("usdt_out");
+        let from = match lookup {
+            UsdtSpecLookup::IpMap => SpecFrom::IpMap(&ips),
+            _ => SpecFrom::Cookie,
+        };
+        let prog = try_load(&LoadSpec {
+            prog_type: ProgType::KPROBE,
+            expected,
+            attach_btf_id: 0,
+            insns: &usdt_decoder(&specs, from, &out, &layout, 3),
+            name: "usdt_tick",
+        })
+        .unwrap_or_else(|(e, log)| panic!("{what}: {e}\n{log}"));
+        let (seen, link) = run_usdt_target(&target, |pid| {
+            let opts = UsdtOptions {
+                pid: Some(pid),
+                cookie: 0,
+                lookup,
+            };
+            Some(
+                prog.attach_usdt(path, "oxbpf", "tick", &maps, &opts)
+                    .unwrap_or_else(|e| panic!("{what}: {e}")),
             )
-            .unwrap(),
-        )
-    });
-    let link = link.unwrap();
-    assert_eq!(link.method(), LinkMethod::Group);
-    assert_eq!(seen, 5, "the kernel raised the semaphore while attached");
-    assert_eq!(counter(&out), 5, "five ticks, five runs");
-    assert_eq!(slot(&out, 1), 4, "arg 0: the loop counter's last value");
-    assert_eq!(slot(&out, 2) as i64, -42, "arg 1: a signed constant");
-    assert_eq!(slot(&out, 3), 0x12_3456_789a, "arg 2: read from the stack");
-    drop(link);
-    let (seen, _) = run_usdt_target(&target, |_| None);
-    assert_eq!(seen, 0, "the semaphore is down again");
-    assert_eq!(counter(&out), 5);
+        });
+        let link = link.unwrap();
+        assert_eq!(link.method(), LinkMethod::Group);
+        assert_eq!(
+            seen, 5,
+            "{what}: the kernel raised the semaphore while attached"
+        );
+        assert_eq!(counter(&out), 5, "{what}: five ticks, five runs");
+        assert_eq!(
+            slot(&out, 1),
+            4,
+            "{what}: arg 0, the loop counter's last value"
+        );
+        assert_eq!(
+            slot(&out, 2) as i64,
+            -42,
+            "{what}: arg 1, a signed constant"
+        );
+        assert_eq!(
+            slot(&out, 3),
+            0x12_3456_789a,
+            "{what}: arg 2, read from the stack"
+        );
+        let ip_entries = map_get_next_key(&ips, None, &mut [0u8; 8]).unwrap();
+        assert_eq!(
+            ip_entries,
+            lookup == UsdtSpecLookup::IpMap,
+            "{what}: ip map use"
+        );
+        drop(link);
+        assert!(
+            !map_get_next_key(&ips, None, &mut [0u8; 8]).unwrap(),
+            "{what}: the ip map entries went with the link"
+        );
+        let (seen, _) = run_usdt_target(&target, |_| None);
+        assert_eq!(seen, 0, "{what}: the semaphore is down again");
+        assert_eq!(counter(&out), 5, "{what}: no run after detach");
+    }
     assert_eq!(common::fd_count(), before);
 
     // A probe that does not exist is a clear error.
+    let out = counter_map("usdt_out");
+    let prog = load(
+        ProgType::KPROBE,
+        None,
+        &usdt_decoder(&specs, SpecFrom::Cookie, &out, &layout, 3),
+        "usdt_nope",
+    );
     let err = prog
         .attach_usdt(path, "oxbpf", "nope", &maps, &UsdtOptions::default())
         .unwrap_err();
@@ -507,7 +586,7 @@ fn kprobes_run_or_are_refused_clearly() {
         if !has_kprobes {
             let err = result.unwrap_err();
             assert!(
-                matches!(err, AttachError::KprobesUnavailable { .. }),
+                matches!(err.kind(), AttachErrorKind::KprobesUnavailable { .. }),
                 "{err:?}"
             );
             let text = err.to_string();
@@ -546,7 +625,9 @@ fn kprobes_run_or_are_refused_clearly() {
         assert!(counter(&map) >= 1);
         drop(link);
     } else {
-        assert!(matches!(r, Err(AttachError::KprobesUnavailable { .. })));
+        assert!(
+            matches!(r, Err(e) if matches!(e.kind(), AttachErrorKind::KprobesUnavailable { .. }))
+        );
     }
     // A kretprobe takes no offset, whatever the kernel.
     let err = prog
@@ -618,34 +699,4 @@ fn kprobe_multi_runs_or_is_refused_clearly() {
         }
     }
     assert_eq!(common::fd_count(), before);
-}
-
-#[test]
-fn no_fd_leaks_over_1000_uprobe_cycles() {
-    let _serial = common::serial();
-    require_bpf!();
-    assert!(ensure_tracefs());
-    let map = counter_map("leak_up");
-    let setup = || counting(ProgType::KPROBE, None, &map, None, 0, "leak_up");
-    // Resolve once: the cycles measure attach and detach, not symbol lookup.
-    let offset = ElfBinary::open(SELF)
-        .unwrap()
-        .function_offset("oxbpf_uprobe_target")
-        .unwrap();
-    let location = UprobeLocation::FileOffset(offset);
-    // The kernel serializes uprobe registration (~80 ms a cycle here): 1,000 cycles of the
-    // PMU path, 200 of the tracefs variant.
-    no_fd_leak("uprobe (PMU)", 1000, setup, |p| {
-        drop(
-            p.attach_uprobe(SELF, location, &UprobeOptions::default())
-                .unwrap(),
-        )
-    });
-    no_fd_leak("uprobe (tracefs)", 200, setup, |p| {
-        let opts = UprobeOptions {
-            force_tracefs: true,
-            ..Default::default()
-        };
-        drop(p.attach_uprobe(SELF, location, &opts).unwrap())
-    });
 }

@@ -94,16 +94,16 @@ fn tracepoint_errors_name_the_target() {
         text.contains("tp_err") && text.contains("sys_enter_no_such_call"),
         "{text}"
     );
-    assert!(matches!(err, AttachError::Io { .. }), "{err:?}");
+    assert!(matches!(err.kind(), AttachErrorKind::Io { .. }), "{err:?}");
     // A raw tracepoint program is not a tracepoint program.
     let raw = counting(ProgType::RAW_TRACEPOINT, None, &map, None, 0, "raw_err");
     assert!(matches!(
         raw.attach_tracepoint("syscalls", "sys_enter_openat"),
-        Err(AttachError::WrongProgramType { .. })
+        Err(e) if matches!(e.kind(), AttachErrorKind::WrongProgramType { .. })
     ));
     assert!(matches!(
         prog.attach_raw_tracepoint("sys_enter"),
-        Err(AttachError::WrongProgramType { .. })
+        Err(e) if matches!(e.kind(), AttachErrorKind::WrongProgramType { .. })
     ));
 }
 
@@ -332,6 +332,7 @@ fn fentry_fexit_and_lsm_run_or_are_refused_clearly() {
         }
         let after = counter(&map);
         assert!(after >= 3, "{name}: counted {after}");
+        eprintln!("{name}: attached and ran {after} times");
         assert_eq!(link.info().unwrap().link_type(), LinkType::TRACING);
         drop(link);
         open_devnull(3);
@@ -370,6 +371,9 @@ fn perf_event_sampling_runs_until_the_link_drops() {
         let after = counter(&map);
         assert!(after > 0, "{scope:?}: no samples in 300 ms of cpu-clock");
         drop(link);
+        // Samples already under way on another CPU may still land: settle, then watch.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let after = counter(&map);
         let spin = std::time::Instant::now();
         while spin.elapsed() < std::time::Duration::from_millis(100) {
             std::hint::black_box((0..1000u64).sum::<u64>());
@@ -379,7 +383,7 @@ fn perf_event_sampling_runs_until_the_link_drops() {
         let tp = counting(ProgType::TRACEPOINT, None, &map, None, 0, "perf_wrong");
         assert!(matches!(
             tp.attach_perf_event(&opts),
-            Err(AttachError::WrongProgramType { .. })
+            Err(e) if matches!(e.kind(), AttachErrorKind::WrongProgramType { .. })
         ));
     }
     assert_eq!(common::fd_count(), before);
@@ -458,18 +462,33 @@ fn pinned_link_outlives_its_process_and_unpinning_detaches() {
         let opened = Link::from_pin(fs.path("link")).unwrap();
         let id = opened.id().unwrap();
         assert_eq!(opened.program(), "pin_getppid");
+        // Perf links report their tracepoint since 6.6.
+        let target = opened.target();
         assert!(
-            opened.target().contains("sys_enter_getppid"),
-            "{}",
-            opened.target()
+            target.contains("sys_enter_getppid") || target == "perf_event",
+            "{target}"
         );
         drop(opened); // closing an opened pin leaves the attachment
         getppid(2);
         assert_eq!(counter(&map), after + 2);
         std::fs::remove_file(fs.path("link")).unwrap();
         wait_freed(id);
+        // The id goes when the last reference does; the detach itself follows on a kernel
+        // work queue: wait until a call is no longer counted, then check it stays so.
+        let mut settled = false;
+        for _ in 0..500 {
+            let c = counter(&map);
+            getppid(1);
+            if counter(&map) == c {
+                settled = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(settled, "still running 5 s after unpinning");
+        let c = counter(&map);
         getppid(5);
-        assert_eq!(counter(&map), after + 2, "unpinning detached the link");
+        assert_eq!(counter(&map), c, "unpinning detached the link");
     }
     assert_eq!(common::fd_count(), before);
 }
@@ -549,6 +568,23 @@ fn no_fd_leaks_over_1000_cycles() {
     let raw = || counting(ProgType::RAW_TRACEPOINT, None, &map, None, 0, "leak_raw");
     no_fd_leak("raw tracepoint", 1000, raw, |p| {
         drop(p.attach_raw_tracepoint("sys_enter").unwrap())
+    });
+    let btf = vmlinux();
+    let tp_id = btf
+        .id_by_name_kind("btf_trace_sys_enter", BtfKind::Typedef)
+        .unwrap();
+    let tp_btf = || {
+        try_load(&LoadSpec {
+            prog_type: ProgType::TRACING,
+            expected: Some(AttachType::TRACE_RAW_TP),
+            attach_btf_id: tp_id,
+            insns: &count_insns(&map, None, 0),
+            name: "leak_tpbtf",
+        })
+        .unwrap_or_else(|(e, log)| panic!("{e}\n{log}"))
+    };
+    no_fd_leak("tp_btf", 1000, tp_btf, |p| {
+        drop(p.attach_tracing().unwrap())
     });
     no_fd_leak(
         "iterator",

@@ -14,7 +14,7 @@
 //! | raw_tp | name | `sys_enter` |
 //! | tp_btf, fentry, fexit, fmod_ret, freplace, lsm, iter | resolved at load | `do_unlinkat`, `file_open`, `task` |
 
-use super::error::{AttachError, Result};
+use super::error::{AttachErrorKind, Result};
 use super::iter::IterTarget;
 use super::kprobe::{KprobeMultiOptions, KprobeMultiTargets, KprobeOptions};
 use super::link::Link;
@@ -395,10 +395,11 @@ pub fn attach_auto_with(
     target: Option<&str>,
     ctx: &AutoAttachContext<'_>,
 ) -> Result<Link> {
-    let parsed = parse_target(kind, is_return, target).map_err(|source| AttachError::Target {
-        program: prog.name().to_string(),
-        source,
-    })?;
+    let parsed =
+        parse_target(kind, is_return, target).map_err(|source| AttachErrorKind::Target {
+            program: prog.name().to_string(),
+            source,
+        })?;
     match parsed {
         AttachTarget::Kprobe { function, offset } => prog.attach_kprobe(
             function,
@@ -448,11 +449,12 @@ pub fn attach_auto_with(
             name,
         } => {
             let Some(maps) = ctx.usdt_maps else {
-                return Err(AttachError::Unsupported {
+                return Err(AttachErrorKind::Unsupported {
                     program: prog.name().to_string(),
                     target: format!("usdt {binary}:{provider}:{name}"),
                     why: "USDT needs the object's __bpf_usdt_specs map (AutoAttachContext)".into(),
-                });
+                }
+                .into());
             };
             prog.attach_usdt(binary, provider, name, &maps, &UsdtOptions::default())
         }
@@ -460,6 +462,27 @@ pub fn attach_auto_with(
         AttachTarget::RawTracepoint { name } => prog.attach_raw_tracepoint(name),
         AttachTarget::LoadTime => prog.attach_tracing(),
         AttachTarget::Iter => prog.attach_iter(IterTarget::None),
+    }
+}
+
+impl Program {
+    /// Attaches from the section name recorded with [`Program::with_section`] (classified
+    /// by [`AutoAttach::classify`]): `SEC("tp/syscalls/sys_enter_openat")` attaches to that
+    /// tracepoint, `SEC("xdp")` fails clearly (it needs an interface).
+    pub fn attach(&self) -> Result<Link> {
+        self.attach_with(&AutoAttachContext::default())
+    }
+
+    /// [`Program::attach`] with the maps some sections need (USDT).
+    pub fn attach_with(&self, ctx: &AutoAttachContext<'_>) -> Result<Link> {
+        let Some(section) = self.section() else {
+            return Err(self.unsupported(
+                "its section's target",
+                "no section recorded (Program::with_section) to auto-attach from",
+            ));
+        };
+        let (kind, is_return, target) = AutoAttach::classify(section);
+        attach_auto_with(self, kind, is_return, target, ctx)
     }
 }
 

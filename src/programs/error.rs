@@ -21,7 +21,7 @@ pub enum ProgramError {
         op: &'static str,
         /// The kernel's answer.
         #[source]
-        source: SyscallError,
+        source: Box<SyscallError>,
     },
     /// Pinning or opening a pin failed.
     #[error("program `{program}`: {op} {}: {source}", path.display())]
@@ -34,13 +34,58 @@ pub enum ProgramError {
         path: PathBuf,
         /// The kernel's answer.
         #[source]
-        source: SyscallError,
+        source: Box<SyscallError>,
     },
 }
 
-/// A failure to attach a program, or of an operation on a [`Link`](super::Link).
+/// A failure to attach a program, or of an operation on a [`Link`](super::Link): a boxed
+/// [`AttachErrorKind`] (small to return, full of context to read).
+#[derive(Debug)]
+pub struct AttachError(Box<AttachErrorKind>);
+
+impl AttachError {
+    /// What went wrong.
+    pub fn kind(&self) -> &AttachErrorKind {
+        &self.0
+    }
+
+    /// What went wrong, by value.
+    pub fn into_kind(self) -> AttachErrorKind {
+        *self.0
+    }
+
+    /// The syscall error inside, if the kernel refused.
+    pub fn syscall_error(&self) -> Option<&SyscallError> {
+        match &*self.0 {
+            AttachErrorKind::Syscall { source, .. } | AttachErrorKind::Link { source, .. } => {
+                Some(source)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for AttachError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for AttachError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
+}
+
+impl From<AttachErrorKind> for AttachError {
+    fn from(kind: AttachErrorKind) -> AttachError {
+        AttachError(Box::new(kind))
+    }
+}
+
+/// The kinds of [`AttachError`].
 #[derive(Debug, thiserror::Error)]
-pub enum AttachError {
+pub enum AttachErrorKind {
     /// The kernel refused.
     #[error("program `{program}`: attaching to {target}: {source}")]
     Syscall {
@@ -177,16 +222,6 @@ fn path_suffix(path: &Option<PathBuf>) -> String {
     path.as_ref()
         .map(|p| format!(" {}", p.display()))
         .unwrap_or_default()
-}
-
-impl AttachError {
-    /// The syscall error inside, if the kernel refused.
-    pub fn syscall_error(&self) -> Option<&SyscallError> {
-        match self {
-            AttachError::Syscall { source, .. } | AttachError::Link { source, .. } => Some(source),
-            _ => None,
-        }
-    }
 }
 
 /// The result type of the programs layer's attach functions.

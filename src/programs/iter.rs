@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use crate::syscall::{iter_create, link_create, AttachType, LinkCreate, LinkExtra, LinkTarget};
 
-use super::error::{AttachError, Result};
+use super::error::{AttachErrorKind, Result};
 use super::link::Link;
 use super::Program;
 
@@ -106,14 +106,15 @@ impl Link {
     /// what it wrote with `bpf_seq_write`/`bpf_seq_printf`.
     pub fn open_iter(&self) -> Result<IterStream> {
         let Some(fd) = self.fd() else {
-            return Err(AttachError::LinkOp {
+            return Err(AttachErrorKind::LinkOp {
                 program: self.program().to_string(),
                 target: self.target().to_string(),
                 op: "open an iterator on",
                 method: "non-bpf-link",
-            });
+            }
+            .into());
         };
-        let iter = iter_create(fd).map_err(|source| AttachError::Link {
+        let iter = iter_create(fd).map_err(|source| AttachErrorKind::Link {
             program: self.program().to_string(),
             target: self.target().to_string(),
             op: "open iterator",

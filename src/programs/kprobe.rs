@@ -12,7 +12,7 @@ use crate::syscall::{
     LinkTarget, PerfEventAttr, ProgType,
 };
 
-use super::error::{AttachError, Result};
+use super::error::{AttachError, AttachErrorKind, Result};
 use super::glob::{glob_match, is_glob};
 use super::link::{Link, PerfEvent};
 use super::perf_event::attach_perf;
@@ -97,10 +97,13 @@ impl Program {
         opts: &KprobeOptions,
         target: &str,
     ) -> Result<PerfEvent> {
-        let unavailable = |legacy: String| AttachError::KprobesUnavailable {
-            program: self.name().to_string(),
-            target: target.to_string(),
-            legacy,
+        let unavailable = |legacy: String| -> AttachError {
+            AttachErrorKind::KprobesUnavailable {
+                program: self.name().to_string(),
+                target: target.to_string(),
+                legacy,
+            }
+            .into()
         };
         let Some(root) = tracefs_root() else {
             return Err(unavailable(

@@ -10,6 +10,7 @@
 //! | netlink TC (`cls_bpf`) | delete the filter | no | replace the filter |
 //! | socket option (`SO_ATTACH_BPF`) | `SO_DETACH_BPF` | no | no |
 //! | several (per-CPU perf events, USDT locations) | each part | no | no |
+//! | struct_ops map registered by element update | delete the element | no | no |
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -26,7 +27,8 @@ use crate::syscall::{
     Target, TcFilter, TcFilterAdd, XdpFlags,
 };
 
-use super::error::{AttachError, Result};
+use super::error::{AttachError, AttachErrorKind, Result};
+use super::netns::NetnsRef;
 use super::Program;
 
 /// A perf event fd, and the tracefs probe it was made from (removed after the fd closes).
@@ -58,14 +60,27 @@ impl Drop for DynamicEvent {
 #[derive(Debug)]
 pub(crate) enum AttachPoint {
     Fd(OwnedFd),
-    Ifindex(u32),
+    /// No target fd (0): the namespace of the thread making the call (legacy flow
+    /// dissector), which is kept to detach there.
+    CurrentNetns(NetnsRef),
 }
 
 impl AttachPoint {
     fn target(&self) -> Target<'_> {
         match self {
             AttachPoint::Fd(fd) => Target::Fd(fd.as_fd()),
-            AttachPoint::Ifindex(i) => Target::Ifindex(*i),
+            AttachPoint::CurrentNetns(_) => Target::Ifindex(0),
+        }
+    }
+
+    /// Runs `f` where the attachment's target is reachable.
+    fn run<T: Send>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<T, SyscallError> + Send,
+    ) -> std::result::Result<T, SyscallError> {
+        match self {
+            AttachPoint::CurrentNetns(ns) => ns.run(f),
+            AttachPoint::Fd(_) => f(),
         }
     }
 }
@@ -98,10 +113,12 @@ pub(crate) enum Inner {
         ifindex: u32,
         flags: XdpFlags,
         prog: OwnedFd,
+        netns: NetnsRef,
     },
     TcNetlink {
         filter: TcFilter,
         prog: OwnedFd,
+        netns: NetnsRef,
     },
     StructOpsMap(MapFd),
     Group(Vec<Link>),
@@ -236,12 +253,13 @@ impl Link {
     }
 
     fn op_error(&self, op: &'static str) -> AttachError {
-        AttachError::LinkOp {
+        AttachErrorKind::LinkOp {
             program: self.program.clone(),
             target: self.target.clone(),
             op,
             method: self.method().describe(),
         }
+        .into()
     }
 
     fn link_error(
@@ -250,13 +268,14 @@ impl Link {
         path: Option<&Path>,
         source: SyscallError,
     ) -> AttachError {
-        AttachError::Link {
+        AttachErrorKind::Link {
             program: self.program.clone(),
             target: self.target.clone(),
             op,
             path: path.map(Path::to_path_buf),
             source,
         }
+        .into()
     }
 
     fn require_fd(&self, op: &'static str) -> Result<BorrowedFd<'_>> {
@@ -287,7 +306,7 @@ impl Link {
     /// Removes the pin made by [`Link::pin`]; the link then detaches when dropped.
     pub fn unpin(&mut self) -> Result<()> {
         if let Some(path) = self.pinned.take() {
-            std::fs::remove_file(&path).map_err(|source| AttachError::Io {
+            std::fs::remove_file(&path).map_err(|source| AttachErrorKind::Io {
                 program: self.program.clone(),
                 target: self.target.clone(),
                 path,
@@ -306,7 +325,7 @@ impl Link {
     /// `Link` only closes the fd: the pin keeps the attachment.
     pub fn from_pin(path: impl AsRef<Path>) -> Result<Link> {
         let path = path.as_ref();
-        let fd = obj_get(path, FileFlags::empty()).map_err(|source| AttachError::Link {
+        let fd = obj_get(path, FileFlags::empty()).map_err(|source| AttachErrorKind::Link {
             program: "?".into(),
             target: path.display().to_string(),
             op: "open pin",
@@ -320,7 +339,7 @@ impl Link {
 
     /// Opens the bpf link with kernel id `id`.
     pub fn from_id(id: u32) -> Result<Link> {
-        let fd = link_get_fd_by_id(id).map_err(|source| AttachError::Link {
+        let fd = link_get_fd_by_id(id).map_err(|source| AttachErrorKind::Link {
             program: "?".into(),
             target: format!("link id {id}"),
             op: "open by id",
@@ -355,23 +374,34 @@ impl Link {
                 ifindex,
                 flags,
                 prog,
-            } => netlink_xdp_attach(*ifindex, Some(new.as_fd()), *flags, Some(prog.as_fd()))
-                .map(|()| *prog = new_fd),
-            Inner::TcNetlink { filter, prog } => netlink_tc_filter_add(&TcFilterAdd {
-                ifindex: filter.ifindex,
-                parent: filter.parent,
-                handle: filter.handle,
-                priority: filter.priority,
-                protocol: filter.protocol,
-                prog: new.as_fd(),
-                name: new.name(),
-                direct_action: filter.direct_action,
-                replace: true,
-            })
-            .map(|f| {
-                *filter = f;
-                *prog = new_fd;
-            }),
+                netns,
+            } => {
+                let (ifindex, flags, old) = (*ifindex, *flags, prog.as_fd());
+                netns
+                    .run(|| netlink_xdp_attach(ifindex, Some(new.as_fd()), flags, Some(old)))
+                    .map(|()| *prog = new_fd)
+            }
+            Inner::TcNetlink {
+                filter,
+                prog,
+                netns,
+            } => {
+                let req = TcFilterAdd {
+                    ifindex: filter.ifindex,
+                    parent: filter.parent,
+                    handle: filter.handle,
+                    priority: filter.priority,
+                    protocol: filter.protocol,
+                    prog: new.as_fd(),
+                    name: new.name(),
+                    direct_action: filter.direct_action,
+                    replace: true,
+                };
+                netns.run(|| netlink_tc_filter_add(&req)).map(|f| {
+                    *filter = f;
+                    *prog = new_fd;
+                })
+            }
             Inner::ProgAttach {
                 point,
                 prog,
@@ -383,7 +413,7 @@ impl Link {
                 if flags.contains(AttachFlags::ALLOW_MULTI) {
                     req.replace = Some(prog.as_fd());
                 }
-                prog_attach(&req).map(|()| *prog = new_fd)
+                point.run(|| prog_attach(&req)).map(|()| *prog = new_fd)
             }
             _ => return Err(self.op_error("update")),
         };
@@ -408,6 +438,7 @@ impl Link {
     /// The bpf link fd, without detaching; the caller owns the attachment from now on (a
     /// tracefs probe under it is then never removed). Other kinds of attachment come back
     /// unchanged as the error.
+    #[allow(clippy::result_large_err)] // the Link itself comes back
     pub fn into_fd(mut self) -> std::result::Result<OwnedFd, Link> {
         match std::mem::replace(&mut self.inner, Inner::Gone) {
             Inner::Fd { fd, perf } => {
@@ -462,11 +493,8 @@ fn detach(inner: Inner, force: bool) -> std::result::Result<(), SyscallError> {
         } => {
             // Detach flags are for the multi-program API's anchors; none are needed here.
             let _ = flags;
-            prog_detach(&ProgDetach::new(
-                point.target(),
-                Some(prog.as_fd()),
-                attach_type,
-            ))
+            let req = ProgDetach::new(point.target(), Some(prog.as_fd()), attach_type);
+            point.run(|| prog_detach(&req))
         }
         Inner::Socket { socket, option } => match option {
             SocketOption::Filter => socket_detach_bpf(socket.as_fd()),
@@ -476,22 +504,30 @@ fn detach(inner: Inner, force: bool) -> std::result::Result<(), SyscallError> {
             ifindex,
             flags,
             prog,
+            netns,
         } => {
             // Only if our program is still the one attached (someone may have replaced it).
             let mode = flags & XdpFlags::MODES;
-            match netlink_xdp_attach(ifindex, None, mode, Some(prog.as_fd())) {
+            let old = prog.as_fd();
+            match netns.run(|| netlink_xdp_attach(ifindex, None, mode, Some(old))) {
                 Err(e) if e.errno == Errno::EEXIST => Ok(()),
                 other => other,
             }
         }
-        Inner::TcNetlink { filter, prog } => {
-            let r = netlink_tc_filter_del(
-                filter.ifindex,
-                filter.parent,
-                filter.handle,
-                filter.priority,
-                filter.protocol,
-            );
+        Inner::TcNetlink {
+            filter,
+            prog,
+            netns,
+        } => {
+            let r = netns.run(|| {
+                netlink_tc_filter_del(
+                    filter.ifindex,
+                    filter.parent,
+                    filter.handle,
+                    filter.priority,
+                    filter.protocol,
+                )
+            });
             drop(prog);
             match r {
                 Err(e) if e.errno == Errno::ENOENT => Ok(()),

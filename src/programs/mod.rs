@@ -28,10 +28,6 @@
 //! # drop(link); Ok(()) }
 //! ```
 
-// Attach errors carry the program, the target and the kernel's answer; they are built on
-// the cold path of a rare operation, so their size does not matter.
-#![allow(clippy::result_large_err)]
-
 pub mod auto;
 mod binary_path;
 pub mod cgroup;
@@ -42,6 +38,7 @@ pub mod iter;
 pub mod kprobe;
 mod link;
 pub mod netfilter;
+mod netns;
 pub mod perf_event;
 pub mod probe;
 pub mod program;
@@ -64,7 +61,7 @@ pub use auto::{
 pub use binary_path::{find_library, ld_cache_lookup, resolve_binary};
 pub use cgroup::{CgroupMode, CgroupOptions};
 pub use elf_symbols::{ElfBinary, SymbolError};
-pub use error::{AttachError, ProgramError, Result};
+pub use error::{AttachError, AttachErrorKind, ProgramError, Result};
 pub use iter::{CgroupIterOrder, IterStream, IterTarget};
 pub use kprobe::{ksyscall_symbol, KprobeMultiOptions, KprobeMultiTargets, KprobeOptions};
 pub use link::{Link, LinkMethod};
@@ -76,6 +73,6 @@ pub use tc::{Position, TcDirection, TcOptions};
 pub use tracefs::tracefs_root;
 pub use tracepoint::TracepointOptions;
 pub use uprobe::{UprobeLocation, UprobeMultiLocations, UprobeMultiOptions, UprobeOptions};
-pub use usdt::{UsdtError, UsdtMaps, UsdtNote, UsdtOptions, UsdtSite};
+pub use usdt::{UsdtError, UsdtMaps, UsdtNote, UsdtOptions, UsdtSite, UsdtSpecLookup};
 pub use usdt_args::{UsdtArg, UsdtArgLocation, UsdtSpecLayout};
 pub use xdp::{ifindex, AttachMethod, XdpOptions};

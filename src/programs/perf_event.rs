@@ -10,7 +10,7 @@ use crate::syscall::{
     PERF_TYPE_HW_CACHE, PERF_TYPE_RAW, PERF_TYPE_SOFTWARE,
 };
 
-use super::error::{AttachError, Result};
+use super::error::{AttachErrorKind, Result};
 use super::link::{Inner, Link, PerfEvent};
 use super::xdp::AttachMethod;
 use super::{probe, Program};
@@ -38,7 +38,7 @@ pub(crate) fn attach_perf(
         if cookie != 0 {
             req.extra = LinkExtra::PerfEvent { bpf_cookie: cookie };
         }
-        let fd = link_create(&req).map_err(|source| AttachError::Syscall {
+        let fd = link_create(&req).map_err(|source| AttachErrorKind::Syscall {
             program: prog.name().to_string(),
             target: target.clone(),
             source,
@@ -53,13 +53,14 @@ pub(crate) fn attach_perf(
         ));
     }
     if cookie != 0 {
-        return Err(AttachError::Unsupported {
+        return Err(AttachErrorKind::Unsupported {
             program: prog.name().to_string(),
             target,
             why: "a BPF cookie needs perf event links (Linux 5.15)".into(),
-        });
+        }
+        .into());
     }
-    let fail = |source| AttachError::Syscall {
+    let fail = |source| AttachErrorKind::Syscall {
         program: prog.name().to_string(),
         target: target.clone(),
         source,
@@ -185,12 +186,13 @@ impl Program {
         let (type_, config) = opts.kind.type_config();
         let target = format!("perf event type {type_} config {config}");
         if self.prog_type() != ProgType::PERF_EVENT {
-            return Err(AttachError::WrongProgramType {
+            return Err(AttachErrorKind::WrongProgramType {
                 program: self.name().to_string(),
                 target,
                 prog_type: self.prog_type(),
                 expected: "BPF_PROG_TYPE_PERF_EVENT",
-            });
+            }
+            .into());
         }
         let mut attr = PerfEventAttr::new(type_, config);
         let mut flags = PerfEventFlags::empty();
@@ -207,7 +209,7 @@ impl Program {
         attr.flags = flags.bits();
         let places: Vec<(i32, i32)> = match opts.scope {
             PerfScope::AllCpus => online_cpus()
-                .map_err(|source| AttachError::Io {
+                .map_err(|source| AttachErrorKind::Io {
                     program: self.name().to_string(),
                     target: target.clone(),
                     path: "/sys/devices/system/cpu/online".into(),
@@ -222,12 +224,13 @@ impl Program {
         let mut parts = Vec::with_capacity(places.len());
         for (pid, cpu) in places {
             let where_ = format!("{target} (pid {pid}, cpu {cpu})");
-            let fd =
-                perf_event_open(&attr, pid, cpu, None).map_err(|source| AttachError::Syscall {
+            let fd = perf_event_open(&attr, pid, cpu, None).map_err(|source| {
+                AttachErrorKind::Syscall {
                     program: self.name().to_string(),
                     target: where_.clone(),
                     source,
-                })?;
+                }
+            })?;
             let perf = PerfEvent { fd, dynamic: None };
             parts.push(attach_perf(self, perf, opts.cookie, opts.method, where_)?);
         }

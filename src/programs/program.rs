@@ -10,7 +10,7 @@ use crate::syscall::{
     ProgType, StatsType, SyscallError, TestRun, TestRunOutput,
 };
 
-use super::error::{AttachError, ProgramError};
+use super::error::{AttachError, AttachErrorKind, ProgramError};
 
 /// A program loaded in the kernel, ready to attach. Dropping it closes its fd; attachments
 /// made from it keep the kernel program alive on their own.
@@ -56,7 +56,7 @@ impl Program {
         let info = prog_info(fd.as_fd()).map_err(|source| ProgramError::Syscall {
             program: "?".into(),
             op: "info",
-            source,
+            source: Box::new(source),
         })?;
         Ok(Program::from_loaded(
             fd,
@@ -73,7 +73,7 @@ impl Program {
             program: "?".into(),
             op: "open pin",
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         })?;
         Program::from_fd(fd)
     }
@@ -83,7 +83,7 @@ impl Program {
         let fd = prog_get_fd_by_id(id).map_err(|source| ProgramError::Syscall {
             program: format!("id {id}"),
             op: "open by id",
-            source,
+            source: Box::new(source),
         })?;
         Program::from_fd(fd)
     }
@@ -139,28 +139,33 @@ impl Program {
         &'a self,
         target: &'a str,
     ) -> impl Fn(SyscallError) -> AttachError + 'a {
-        move |source| AttachError::Syscall {
-            program: self.name.clone(),
-            target: target.to_string(),
-            source,
+        move |source| {
+            AttachErrorKind::Syscall {
+                program: self.name.clone(),
+                target: target.to_string(),
+                source,
+            }
+            .into()
         }
     }
 
     pub(crate) fn unsupported(&self, target: &str, why: impl Into<String>) -> AttachError {
-        AttachError::Unsupported {
+        AttachErrorKind::Unsupported {
             program: self.name.clone(),
             target: target.to_string(),
             why: why.into(),
         }
+        .into()
     }
 
     pub(crate) fn wrong_type(&self, target: &str, expected: &'static str) -> AttachError {
-        AttachError::WrongProgramType {
+        AttachErrorKind::WrongProgramType {
             program: self.name.clone(),
             target: target.to_string(),
             prog_type: self.prog_type,
             expected,
         }
+        .into()
     }
 
     pub(crate) fn io_err(
@@ -169,19 +174,20 @@ impl Program {
         path: impl Into<std::path::PathBuf>,
         source: std::io::Error,
     ) -> AttachError {
-        AttachError::Io {
+        AttachErrorKind::Io {
             program: self.name.clone(),
             target: target.to_string(),
             path: path.into(),
             source,
         }
+        .into()
     }
 
     fn err(&self, op: &'static str, source: SyscallError) -> ProgramError {
         ProgramError::Syscall {
             program: self.name.clone(),
             op,
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -252,7 +258,7 @@ impl Program {
             program: self.name.clone(),
             op: "pin",
             path: path.to_path_buf(),
-            source,
+            source: Box::new(source),
         })
     }
 

@@ -171,7 +171,7 @@ pub fn all_programs() -> Result<Vec<ProgramInfo>, SyscallError> {
             Err(
                 super::ProgramError::Syscall { source, .. }
                 | super::ProgramError::Pin { source, .. },
-            ) => return Err(source),
+            ) => return Err(*source),
         }
     }
     Ok(out)

@@ -11,6 +11,7 @@ use crate::syscall::{
 
 use super::error::Result;
 use super::link::{AttachPoint, Inner, Link, SocketOption};
+use super::netns::NetnsRef;
 use super::xdp::AttachMethod;
 use super::{probe, Program};
 
@@ -111,8 +112,8 @@ impl Program {
 
     /// Attaches this sk_lookup or flow dissector program to the network namespace `netns`
     /// (an open `/proc/PID/ns/net` or `/run/netns/NAME`): a netns link (5.8), or for flow
-    /// dissectors on older kernels `BPF_PROG_ATTACH` to the *calling thread's* namespace
-    /// (`netns` is then only checked to be given; drop the link in that namespace too).
+    /// dissectors on older kernels `BPF_PROG_ATTACH`, which attaches to the *calling
+    /// thread's* namespace (`netns` is then unused; the link detaches in that namespace).
     pub fn attach_netns(&self, netns: BorrowedFd<'_>, method: AttachMethod) -> Result<Link> {
         let attach_type = match self.prog_type() {
             ProgType::SK_LOOKUP => AttachType::SK_LOOKUP,
@@ -134,6 +135,7 @@ impl Program {
             return Err(self.unsupported(&target, "sk_lookup attaches only through links (5.9)"));
         }
         let prog = self.dup_fd().map_err(self.attach_err(&target))?;
+        let netns = NetnsRef::current().map_err(self.attach_err(&target))?;
         // The legacy flow dissector attach takes target_fd 0: the current namespace.
         prog_attach(&ProgAttach::new(
             Target::Ifindex(0),
@@ -143,7 +145,7 @@ impl Program {
         .map_err(self.attach_err(&target))?;
         Ok(Link::new(
             Inner::ProgAttach {
-                point: AttachPoint::Ifindex(0),
+                point: AttachPoint::CurrentNetns(netns),
                 prog,
                 attach_type,
                 flags: Default::default(),

@@ -11,6 +11,7 @@ use crate::syscall::{
 
 use super::error::Result;
 use super::link::{Inner, Link};
+use super::netns::NetnsRef;
 use super::xdp::AttachMethod;
 use super::{probe, Program};
 
@@ -118,6 +119,7 @@ impl Program {
         let target = format!("{target} (netlink cls_bpf)");
         netlink_clsact_add(ifindex).map_err(self.attach_err(&target))?;
         let prog = self.dup_fd().map_err(self.attach_err(&target))?;
+        let netns = NetnsRef::current().map_err(self.attach_err(&target))?;
         let filter = netlink_tc_filter_add(&TcFilterAdd {
             ifindex,
             parent: match opts.direction {
@@ -134,7 +136,11 @@ impl Program {
         })
         .map_err(self.attach_err(&target))?;
         Ok(Link::new(
-            Inner::TcNetlink { filter, prog },
+            Inner::TcNetlink {
+                filter,
+                prog,
+                netns,
+            },
             self.name(),
             target,
         ))

@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 
 use crate::syscall::{perf_event_open, raw_tracepoint_open, PerfEventAttr, ProgType};
 
-use super::error::{AttachError, Result};
+use super::error::{AttachError, AttachErrorKind, Result};
 use super::link::{Link, PerfEvent};
 use super::perf_event::attach_perf;
 use super::tracefs::{event_id, EventIdError};
@@ -61,16 +61,18 @@ impl Program {
 
     pub(crate) fn event_error(&self, target: &str, e: EventIdError) -> AttachError {
         match e {
-            EventIdError::NoTracefs => AttachError::NoTracefs {
+            EventIdError::NoTracefs => AttachErrorKind::NoTracefs {
                 program: self.name().to_string(),
                 target: target.to_string(),
-            },
-            EventIdError::Io(path, source) => AttachError::Io {
+            }
+            .into(),
+            EventIdError::Io(path, source) => AttachErrorKind::Io {
                 program: self.name().to_string(),
                 target: target.to_string(),
                 path,
                 source,
-            },
+            }
+            .into(),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::syscall::{
 
 use super::binary_path::resolve_binary;
 use super::elf_symbols::{ElfBinary, SymbolError};
-use super::error::{AttachError, Result};
+use super::error::{AttachError, AttachErrorKind, Result};
 use super::link::{Link, PerfEvent};
 use super::perf_event::attach_perf;
 use super::tracefs::{create_dynamic_event, probe_event_name, tracefs_root};
@@ -112,11 +112,12 @@ impl Program {
     }
 
     pub(crate) fn symbol_err(&self, target: &str, source: SymbolError) -> AttachError {
-        AttachError::Symbol {
+        AttachErrorKind::Symbol {
             program: self.name().to_string(),
             target: target.to_string(),
             source,
         }
+        .into()
     }
 
     /// A uprobe at file `offset` of `path` (already resolved).
@@ -166,7 +167,7 @@ impl Program {
         cpu: i32,
         target: &str,
     ) -> Result<PerfEvent> {
-        let root = tracefs_root().ok_or_else(|| AttachError::NoTracefs {
+        let root = tracefs_root().ok_or_else(|| AttachErrorKind::NoTracefs {
             program: self.name().to_string(),
             target: target.to_string(),
         })?;

@@ -18,7 +18,7 @@ use crate::syscall::{
 
 use super::binary_path::resolve_binary;
 use super::elf_symbols::{segment_of, ElfBinary, SymbolError};
-use super::error::{AttachError, Result};
+use super::error::{AttachError, AttachErrorKind, Result};
 use super::link::{Inner, Link};
 use super::uprobe::{c_path, UprobeOptions};
 use super::usdt_args::{parse_usdt_args, UsdtArch, UsdtArg, UsdtArgError, UsdtSpecLayout};
@@ -391,6 +391,20 @@ pub struct UsdtMaps<'a> {
     pub ip_to_spec_id: Option<&'a MapFd>,
 }
 
+/// How the program finds the spec of the probe site it runs for. `usdt.bpf.h` decides by the
+/// `LINUX_HAS_BPF_COOKIE` kconfig value the loader gave it; the attach must match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UsdtSpecLookup {
+    /// BPF cookies where the kernel has them (5.15), else the ip map.
+    #[default]
+    Auto,
+    /// The BPF cookie of each probe is its spec id.
+    Cookie,
+    /// `__bpf_usdt_ip_to_spec_id` maps each probe's address to its spec id (for programs
+    /// loaded with `LINUX_HAS_BPF_COOKIE` false).
+    IpMap,
+}
+
 /// Options of a USDT attachment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UsdtOptions {
@@ -398,6 +412,8 @@ pub struct UsdtOptions {
     pub pid: Option<i32>,
     /// The value `bpf_usdt_cookie()` returns.
     pub cookie: u64,
+    /// How the program finds its spec.
+    pub lookup: UsdtSpecLookup,
 }
 
 /// The layout the spec map's program reads (from its BTF, else its value size).
@@ -469,16 +485,23 @@ impl Program {
         if self.prog_type() != ProgType::KPROBE {
             return Err(self.wrong_type(&target, "BPF_PROG_TYPE_KPROBE"));
         }
-        let usdt_err = |source| AttachError::Usdt {
-            program: self.name().to_string(),
-            target: target.clone(),
-            source: Box::new(source),
+        let usdt_err = |source| -> AttachError {
+            AttachErrorKind::Usdt {
+                program: self.name().to_string(),
+                target: target.clone(),
+                source: Box::new(source),
+            }
+            .into()
         };
         let path = resolve_binary(binary).map_err(|e| self.symbol_err(&target, e))?;
         let bin = ElfBinary::open(&path).map_err(|e| self.symbol_err(&target, e))?;
         let sites = usdt_sites(&bin, provider, name).map_err(usdt_err)?;
         let layout = spec_layout(maps.specs).map_err(usdt_err)?;
-        let use_cookie = probe::bpf_cookie();
+        let use_cookie = match opts.lookup {
+            UsdtSpecLookup::Auto => probe::bpf_cookie(),
+            UsdtSpecLookup::Cookie => true,
+            UsdtSpecLookup::IpMap => false,
+        };
         let ip_map = if use_cookie {
             None
         } else {

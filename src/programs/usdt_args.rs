@@ -708,6 +708,38 @@ mod tests {
         assert!(UsdtSpecLayout::LEGACY.encode(&sib, 0).is_err());
     }
 
+    /// The spec layout read from the BTF of objects clang built with each layout.
+    #[test]
+    fn layouts_come_from_the_objects_btf() {
+        use object::{Object, ObjectSection};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/usdt");
+        for (file, want) in [
+            ("usdt_spec.clang14.o", UsdtSpecLayout::LEGACY),
+            ("usdt_spec.clang19.o", UsdtSpecLayout::LEGACY),
+            ("usdt_spec.SIB.clang14.o", UsdtSpecLayout::SIB),
+            ("usdt_spec.SIB.clang19.o", UsdtSpecLayout::SIB),
+        ] {
+            let data = std::fs::read(dir.join(file)).unwrap();
+            let elf = object::File::parse(&*data).unwrap();
+            let btf_bytes = elf
+                .section_by_name(".BTF")
+                .unwrap()
+                .data()
+                .unwrap()
+                .to_vec();
+            let btf = Btf::parse(btf_bytes).unwrap();
+            let id = btf
+                .id_by_name_kind("__bpf_usdt_spec", BtfKind::Struct)
+                .unwrap();
+            assert_eq!(UsdtSpecLayout::from_btf(&btf, id).unwrap(), want, "{file}");
+            // Not a spec type: a clear refusal.
+            let arg = btf
+                .id_by_name_kind("__bpf_usdt_arg_spec", BtfKind::Struct)
+                .unwrap();
+            assert!(UsdtSpecLayout::from_btf(&btf, arg).is_err());
+        }
+    }
+
     #[test]
     fn sib_encoding_matches_the_1_7_bitfields() {
         let b = UsdtSpecLayout::SIB

@@ -9,6 +9,7 @@ use crate::syscall::{
 
 use super::error::Result;
 use super::link::{Inner, Link};
+use super::netns::NetnsRef;
 use super::{probe, Program};
 
 /// Which kernel mechanism an attach uses.
@@ -76,6 +77,7 @@ impl Program {
         };
         // Dup first: once attached, nothing may fail before the Link owns the attachment.
         let prog = self.dup_fd().map_err(self.attach_err(&target))?;
+        let netns = NetnsRef::current().map_err(self.attach_err(&target))?;
         netlink_xdp_attach(
             ifindex,
             Some(self.as_fd()),
@@ -88,6 +90,7 @@ impl Program {
                 ifindex,
                 flags: mode,
                 prog,
+                netns,
             },
             self.name(),
             target,
