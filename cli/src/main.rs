@@ -5,6 +5,9 @@
 
 mod cmd;
 mod exit;
+mod listing;
+mod objects;
+mod out;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +21,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Show what an object holds: programs, maps, globals, externs, BTF (offline).
+    Inspect(cmd::inspect::InspectArgs),
+    /// CO-RE: check an object's relocations against kernels' BTF (offline).
+    #[command(subcommand)]
+    Core(cmd::core::CoreCommand),
     /// BTF: dump a kernel's or an object's types as C (vmlinux.h) or as a raw listing.
     #[command(subcommand)]
     Btf(cmd::btf::BtfCommand),
@@ -26,6 +34,8 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Core(c) => cmd::core::run(c),
         Command::Btf(c) => cmd::btf::run(c),
     };
     if let Err(e) = result {

@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
 pub mod btf;
+pub mod core;
+pub mod inspect;
