@@ -5,9 +5,12 @@
 
 mod cmd;
 mod exit;
+mod interrupt;
 mod listing;
+mod mapview;
 mod objects;
 mod out;
+mod tracefs;
 
 use clap::{Parser, Subcommand};
 
@@ -21,8 +24,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Trace this machine live: process execs, file opens and exits (as root).
+    Demo(cmd::demo::DemoArgs),
     /// Show what an object holds: programs, maps, globals, externs, BTF (offline).
     Inspect(cmd::inspect::InspectArgs),
+    /// Load an object's maps and programs and report each (verifier statistics, failures
+    /// explained).
+    Load(cmd::load::LoadArgs),
+    /// Load, attach what attaches by itself, stream ring/perf buffers, show maps.
+    Run(cmd::run::RunArgs),
     /// CO-RE: check an object's relocations against kernels' BTF (offline).
     #[command(subcommand)]
     Core(cmd::core::CoreCommand),
@@ -34,7 +44,10 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Load(a) => cmd::load::run(a),
+        Command::Run(a) => cmd::run::run(a),
         Command::Core(c) => cmd::core::run(c),
         Command::Btf(c) => cmd::btf::run(c),
     };

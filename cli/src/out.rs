@@ -84,8 +84,7 @@ impl Table {
                 if i > 0 {
                     l.push_str("  ");
                 }
-                // Numbers right-aligned, except in the last column (free text).
-                if numeric[i] && !header && i + 1 < n {
+                if numeric[i] && !header {
                     l.push_str(&" ".repeat(pad));
                     l.push_str(c);
                 } else {
@@ -243,7 +242,7 @@ mod tests {
         let mut t = Table::new(&["A", "B"]);
         t.row(vec!["x".into(), "1".into()]);
         t.row(vec!["y".into(), "100".into()]);
-        assert_eq!(t.render(), "A  B\nx  1\ny  100\n");
+        assert_eq!(t.render(), "A    B\nx    1\ny  100\n");
     }
 
     #[test]
