@@ -128,15 +128,3 @@ impl From<LoadError> for Failure {
 
 /// The result of a command.
 pub type CmdResult = Result<(), Failure>;
-
-/// `?` on any error: a generic failure (code 1, or 4 for EPERM).
-pub trait OrFail<T> {
-    /// Maps the error into a [`Failure`] with `code`, prefixing `what` when given.
-    fn or_fail(self, code: Code) -> Result<T, Failure>;
-}
-
-impl<T, E: std::error::Error + 'static> OrFail<T> for Result<T, E> {
-    fn or_fail(self, code: Code) -> Result<T, Failure> {
-        self.map_err(|e| Failure::from_error(code, &e))
-    }
-}

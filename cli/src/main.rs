@@ -36,6 +36,17 @@ enum Command {
     /// CO-RE: check an object's relocations against kernels' BTF (offline).
     #[command(subcommand)]
     Core(cmd::core::CoreCommand),
+    /// What this kernel supports: program, map and link types, helpers, BTF features.
+    Feature(cmd::feature::FeatureArgs),
+    /// The system's programs: list them, dump one's instructions.
+    #[command(subcommand)]
+    Prog(cmd::prog::ProgCommand),
+    /// The system's maps: list them, dump one's entries.
+    #[command(subcommand)]
+    Map(cmd::map::MapCommand),
+    /// The system's links.
+    #[command(subcommand)]
+    Link(cmd::link::LinkCommand),
     /// BTF: dump a kernel's or an object's types as C (vmlinux.h) or as a raw listing.
     #[command(subcommand)]
     Btf(cmd::btf::BtfCommand),
@@ -49,6 +60,10 @@ fn main() {
         Command::Load(a) => cmd::load::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Core(c) => cmd::core::run(c),
+        Command::Feature(a) => cmd::feature::run(a),
+        Command::Prog(c) => cmd::prog::run(c),
+        Command::Map(c) => cmd::map::run(c),
+        Command::Link(c) => cmd::link::run(c),
         Command::Btf(c) => cmd::btf::run(c),
     };
     if let Err(e) = result {

@@ -124,6 +124,44 @@ pub fn per_cpu(value: &[u8], value_size: u32) -> Vec<&[u8]> {
         .collect()
 }
 
+/// A key shown: through BTF, or as an index for array-like maps, or hex.
+pub fn show_key(map: &Map, types: Types<'_>, key: &[u8]) -> String {
+    if types.key.is_none() && is_indexed(map.map_type()) {
+        if let Ok(b) = <[u8; 4]>::try_from(key) {
+            return u32::from_ne_bytes(b).to_string();
+        }
+    }
+    show(types.btf, types.key, key)
+}
+
+/// A key as JSON (see [`show_key`]).
+pub fn key_json(map: &Map, types: Types<'_>, key: &[u8]) -> Json {
+    if types.key.is_none() && is_indexed(map.map_type()) {
+        if let Ok(b) = <[u8; 4]>::try_from(key) {
+            return json!(u32::from_ne_bytes(b));
+        }
+    }
+    show_json(types.btf, types.key, key)
+}
+
+/// Maps whose keys are `u32` indices.
+fn is_indexed(t: MapType) -> bool {
+    matches!(
+        t,
+        MapType::ARRAY
+            | MapType::PERCPU_ARRAY
+            | MapType::PROG_ARRAY
+            | MapType::PERF_EVENT_ARRAY
+            | MapType::CGROUP_ARRAY
+            | MapType::ARRAY_OF_MAPS
+            | MapType::DEVMAP
+            | MapType::CPUMAP
+            | MapType::XSKMAP
+            | MapType::SOCKMAP
+            | MapType::REUSEPORT_SOCKARRAY
+    )
+}
+
 /// An entry's value shown (per-CPU values as `cpu0: v, cpu1: v`, equal ones merged).
 pub fn show_value(map: &Map, types: Types<'_>, value: &[u8]) -> String {
     if !is_per_cpu(map.map_type()) {

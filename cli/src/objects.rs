@@ -111,3 +111,22 @@ pub fn target_label(path: Option<&PathBuf>) -> String {
         None => "running kernel".into(),
     }
 }
+
+/// The BTF object `id` of the kernel (a loaded object's, or a module's split on vmlinux),
+/// parsed; `None` when it cannot be read.
+pub fn btf_by_id(id: u32) -> Option<Btf> {
+    use oxbpf::syscall::{btf_data, btf_get_fd_by_id, btf_info, btf_name};
+    use std::os::fd::AsFd;
+    if id == 0 {
+        return None;
+    }
+    let fd = btf_get_fd_by_id(id).ok()?;
+    let data = btf_data(fd.as_fd()).ok()?;
+    let info = btf_info(fd.as_fd()).ok()?;
+    let name = btf_name(fd.as_fd()).unwrap_or_default();
+    if info.kernel_btf != 0 && name != "vmlinux" {
+        let base = oxbpf::loader::kernel_btf::vmlinux().ok()?;
+        return Btf::parse_split(data, base).ok();
+    }
+    Btf::parse(data).ok()
+}

@@ -103,11 +103,6 @@ impl Table {
         }
         out
     }
-
-    /// Prints the table on stdout.
-    pub fn print(&self) {
-        print(&self.render());
-    }
 }
 
 fn is_number(s: &str) -> bool {
@@ -123,29 +118,6 @@ pub fn hex(bytes: &[u8]) -> String {
             s.push(' ');
         }
         s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
-/// Bytes as a hex dump: 16 per line, offset first, printable ASCII last.
-pub fn hexdump(bytes: &[u8], indent: &str) -> String {
-    let mut s = String::new();
-    for (i, chunk) in bytes.chunks(16).enumerate() {
-        let ascii: String = chunk
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '.'
-                }
-            })
-            .collect();
-        s.push_str(&format!(
-            "{indent}{:04x}  {:<47}  {ascii}\n",
-            i * 16,
-            hex(chunk)
-        ));
     }
     s
 }
@@ -229,31 +201,6 @@ impl Drop for Progress {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_align() {
-        let mut t = Table::new(&["NAME", "N", "WHAT"]);
-        t.row(vec!["a".into(), "1".into(), "x".into()]);
-        t.row(vec!["long".into(), "100".into(), "y".into()]);
-        assert_eq!(t.render(), "NAME  N    WHAT\na       1  x\nlong  100  y\n");
-        let mut t = Table::new(&["A", "B"]);
-        t.row(vec!["x".into(), "1".into()]);
-        t.row(vec!["y".into(), "100".into()]);
-        assert_eq!(t.render(), "A    B\nx    1\ny  100\n");
-    }
-
-    #[test]
-    fn hexdump_shows_ascii() {
-        assert_eq!(
-            hexdump(b"hi\0", ""),
-            format!("0000  {:<47}  hi.\n", "68 69 00")
-        );
-    }
-}
-
 /// A uapi enumeration value in lower case without its prefix (`tracepoint`, `ringbuf`), or
 /// its number when unknown.
 pub fn lower(short_name: Option<&str>, raw: u32) -> String {
@@ -270,5 +217,22 @@ pub fn flags<'a, T>(names: impl Iterator<Item = (&'a str, T)>) -> String {
         "-".into()
     } else {
         names.join("|").to_ascii_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let mut t = Table::new(&["NAME", "N", "WHAT"]);
+        t.row(vec!["a".into(), "1".into(), "x".into()]);
+        t.row(vec!["long".into(), "100".into(), "y".into()]);
+        assert_eq!(t.render(), "NAME  N    WHAT\na       1  x\nlong  100  y\n");
+        let mut t = Table::new(&["A", "B"]);
+        t.row(vec!["x".into(), "1".into()]);
+        t.row(vec!["y".into(), "100".into()]);
+        assert_eq!(t.render(), "A    B\nx    1\ny  100\n");
     }
 }

@@ -102,7 +102,7 @@ fn counters(map: &Map) -> Vec<(u32, u64, u64, String)> {
 
 fn top_table(map: &Map, n: usize) -> String {
     let mut rows = counters(map);
-    rows.sort_by(|a, b| (b.2 + b.1).cmp(&(a.2 + a.1)));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1 + r.2));
     let mut t = Table::new(&["PID", "COMM", "EXECS", "OPENS"]);
     for (pid, execs, opens, comm) in rows.into_iter().take(n) {
         t.row(vec![

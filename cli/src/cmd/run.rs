@@ -143,6 +143,29 @@ fn record_line(btf: Option<&Btf>, map: &str, data: &[u8]) -> String {
     )
 }
 
+/// The read-only globals (`.rodata*`), as loaded.
+fn constants_text(s: &Session) -> String {
+    let mut text = String::new();
+    for g in s.loaded.globals() {
+        if g.kind() != DataKind::Rodata || g.variables().is_empty() {
+            continue;
+        }
+        let id = s
+            .object
+            .section_data(g.section())
+            .ok()
+            .and_then(|d| d.btf_datasec_id());
+        if let Ok(Some(v)) = g.map().lookup_vec(&0u32.to_ne_bytes()) {
+            text.push_str(&format!(
+                "  {} (constants): {}\n",
+                g.section(),
+                mapview::show(s.object.btf(), id, &v)
+            ));
+        }
+    }
+    text
+}
+
 /// The maps' contents, through BTF.
 fn maps_text(s: &Session, max: usize) -> String {
     let obj = &s.object;
@@ -181,7 +204,7 @@ fn maps_text(s: &Session, max: usize) -> String {
                 for e in &l.entries {
                     text.push_str(&format!(
                         "  {}: {}\n",
-                        mapview::show(types.btf, types.key, &e.key),
+                        mapview::show_key(map, types, &e.key),
                         mapview::show_value(map, types, &e.value)
                     ));
                 }
@@ -205,6 +228,9 @@ fn maps_text(s: &Session, max: usize) -> String {
             Ok(None) => {}
             Err(e) => text.push_str(&format!("{}: cannot read: {e}\n", g.section())),
         }
+    }
+    if text.is_empty() {
+        text.push_str("(no maps with entries to show)\n");
     }
     text
 }
@@ -230,6 +256,7 @@ pub fn run(args: RunArgs) -> CmdResult {
         s.loaded.programs().len(),
         s.elapsed.as_millis()
     ));
+    out::print(&constants_text(&s));
     let links = attach_all(&s);
 
     // The streams.
