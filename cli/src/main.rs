@@ -8,9 +8,9 @@ mod exit;
 mod interrupt;
 mod listing;
 mod mapview;
+mod mounts;
 mod objects;
 mod out;
-mod tracefs;
 
 use clap::{Parser, Subcommand};
 

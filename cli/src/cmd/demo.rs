@@ -118,7 +118,7 @@ fn top_table(map: &Map, n: usize) -> String {
 /// Runs `oxbpf demo`.
 pub fn run(args: DemoArgs) -> CmdResult {
     let interrupt = Interrupt::new();
-    crate::tracefs::ensure()?;
+    crate::mounts::ensure_tracefs()?;
     let mut object = objects::parse(DEMO, "demo")?;
     let mut to_load = objects::parse(DEMO, "demo")?;
     let me = std::process::id().to_string();

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use oxbpf::loader::{pin_name, LoadError, Loaded, Loader};
-use oxbpf::object::Object;
+use oxbpf::loader::{default_pin_root, pin_name, LoadError, Loaded, Loader};
+use oxbpf::object::{MapOrigin, Object, Pinning};
 use serde_json::{json, Value as Json};
 
 use crate::exit::{CmdResult, Code, Failure};
@@ -22,8 +22,9 @@ pub struct LoadArgs {
     /// Relocate CO-RE against this BTF instead of the running kernel's.
     #[arg(long, value_name = "PATH")]
     pub btf: Option<PathBuf>,
-    /// Pin root: maps declared with `pinning` are pinned (or reused) there, and every
-    /// loaded program is pinned at DIR/<program> so it stays loaded after oxbpf exits.
+    /// Pin root (on a bpffs; one is mounted there if needed): maps declared with `pinning`
+    /// are pinned (or reused) there, and every loaded program is pinned at DIR/<program> so
+    /// it stays loaded after oxbpf exits. Default for pinned maps: /sys/fs/bpf.
     #[arg(long, value_name = "DIR")]
     pub pin: Option<PathBuf>,
     #[command(flatten)]
@@ -66,6 +67,14 @@ pub fn load(
 ) -> Result<Result<Session, (Object, LoadError)>, Failure> {
     let mut object = objects::open(file)?;
     objects::apply(&mut object, edits)?;
+    let pins = object.maps().iter().any(|m| {
+        m.pinning != Pinning::None || matches!(m.origin, MapOrigin::Iproute2(f) if f.pinning != 0)
+    });
+    match opts.pin {
+        Some(dir) => crate::mounts::ensure_bpffs(dir)?,
+        None if pins => crate::mounts::ensure_bpffs(default_pin_root())?,
+        None => {}
+    }
     let mut to_load = objects::open(file)?;
     objects::apply(&mut to_load, edits)?;
     Ok(match load_parsed(to_load, &object, opts) {
@@ -105,14 +114,6 @@ pub fn load_parsed(
 
 /// Runs `oxbpf load`.
 pub fn run(args: LoadArgs) -> CmdResult {
-    if let Some(dir) = &args.pin {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Failure::new(
-                Code::Failure,
-                format!("cannot create the pin directory {}: {e}", dir.display()),
-            )
-        })?;
-    }
     let opts = Options {
         btf: args.btf.as_deref(),
         pin: args.pin.as_deref(),

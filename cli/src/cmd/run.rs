@@ -241,7 +241,7 @@ pub fn run(args: RunArgs) -> CmdResult {
     let interval = Duration::from_secs_f64(args.interval.clamp(0.1, 3600.0));
     let probe = crate::objects::open(&args.file)?;
     if needs_tracefs(&probe) {
-        crate::tracefs::ensure()?;
+        crate::mounts::ensure_tracefs()?;
     }
     drop(probe);
     let opts = Options {
