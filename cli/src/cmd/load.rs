@@ -24,7 +24,8 @@ pub struct LoadArgs {
     pub btf: Option<PathBuf>,
     /// Pin root (on a bpffs; one is mounted there if needed): maps declared with `pinning`
     /// are pinned (or reused) there, and every loaded program is pinned at DIR/<program> so
-    /// it stays loaded after oxbpf exits. Default for pinned maps: /sys/fs/bpf.
+    /// it stays loaded after oxbpf exits (replacing an earlier pin of that name). Default
+    /// for pinned maps: /sys/fs/bpf.
     #[arg(long, value_name = "DIR")]
     pub pin: Option<PathBuf>,
     #[command(flatten)]
@@ -131,6 +132,10 @@ pub fn run(args: LoadArgs) -> CmdResult {
     if let Some(dir) = &args.pin {
         for p in session.loaded.programs() {
             let path = dir.join(pin_name(p.name()));
+            // A program pinned by an earlier `load --pin` of the object is replaced.
+            if path.exists() {
+                let _ = std::fs::remove_file(&path);
+            }
             p.pin(&path).map_err(|e| {
                 Failure::from_error(Code::LoadFailed, &e).detail(format!(
                     "while pinning program {} at {}",

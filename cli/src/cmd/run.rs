@@ -26,6 +26,10 @@ pub struct RunArgs {
     /// Relocate CO-RE against this BTF instead of the running kernel's.
     #[arg(long, value_name = "PATH")]
     pub btf: Option<PathBuf>,
+    /// Pin root for maps declared with `pinning` (default /sys/fs/bpf; a bpffs is mounted
+    /// there if needed).
+    #[arg(long, value_name = "DIR")]
+    pub pin: Option<PathBuf>,
     #[command(flatten)]
     pub edits: Edits,
     /// Stop after this many seconds (default: run until Ctrl-C).
@@ -246,7 +250,7 @@ pub fn run(args: RunArgs) -> CmdResult {
     drop(probe);
     let opts = Options {
         btf: args.btf.as_deref(),
-        pin: None,
+        pin: args.pin.as_deref(),
         keep_going: false,
     };
     let mut s = load::load(&args.file, &args.edits, &opts)?.map_err(|(_, e)| Failure::from(e))?;
