@@ -201,6 +201,15 @@ impl Drop for Progress {
     }
 }
 
+/// `1 map`, `2 maps`, `3 entries`.
+pub fn count(n: usize, what: &str) -> String {
+    match (n, what.strip_suffix('y')) {
+        (1, _) => format!("1 {what}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {what}s"),
+    }
+}
+
 /// A uapi enumeration value in lower case without its prefix (`tracepoint`, `ringbuf`), or
 /// its number when unknown.
 pub fn lower(short_name: Option<&str>, raw: u32) -> String {
@@ -233,6 +242,8 @@ mod tests {
         let mut t = Table::new(&["A", "B"]);
         t.row(vec!["x".into(), "1".into()]);
         t.row(vec!["y".into(), "100".into()]);
-        assert_eq!(t.render(), "A    B\nx    1\ny  100\n");
+        assert_eq!(t.render(), "A  B\nx    1\ny  100\n");
+        // An empty table is its header.
+        assert_eq!(Table::new(&["ID", "TYPE"]).render(), "ID  TYPE\n");
     }
 }

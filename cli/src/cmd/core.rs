@@ -163,9 +163,10 @@ fn target_path(d: &CoreDecision) -> String {
 
 fn print_text(args: &CheckArgs, obj: &Object, count: usize, results: &[TargetResult]) {
     let mut s = format!(
-        "{}: {count} CO-RE relocations in {} programs\n",
+        "{}: {} in {}\n",
         args.file.display(),
-        obj.programs().len()
+        out::count(count, "CO-RE relocation"),
+        out::count(obj.programs().len(), "program")
     );
     if count == 0 {
         s.push_str("nothing to check: the object does not depend on kernel type layouts\n");

@@ -258,7 +258,7 @@ pub fn run(args: DemoArgs) -> CmdResult {
         total(3),
     );
     drop(links);
-    out::print(&format!("{summary}detached {n} links\n"));
+    out::print(&format!("{summary}detached {}\n", out::count(n, "link")));
     Ok(())
 }
 

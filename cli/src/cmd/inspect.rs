@@ -114,13 +114,13 @@ fn initial_value(obj: &Object, bytes: &[u8], type_id: Option<u32>) -> String {
 
 fn print_text(args: &InspectArgs, obj: &Object, relocated: Option<Reloc<'_>>) {
     let mut s = format!(
-        "{}: object `{}`, license {}, {} programs, {} maps, {} CO-RE relocations\n",
+        "{}: object `{}`, license {}, {}, {}, {}\n",
         args.file.display(),
         obj.name(),
         obj.license().unwrap_or("(none)"),
-        obj.programs().len(),
-        obj.maps().len(),
-        core_count(obj)
+        out::count(obj.programs().len(), "program"),
+        out::count(obj.maps().len(), "map"),
+        out::count(core_count(obj), "CO-RE relocation")
     );
     s.push_str("\nPrograms:\n");
     let mut t = Table::new(&[
@@ -312,6 +312,9 @@ fn relocated_listing<'a>(
         let btf = btf?;
         let li = p.line_info.iter().find(|l| l.insn_off as usize == i)?;
         let text = btf.string_at(li.line_off).ok()?.trim();
+        if text.is_empty() {
+            return None;
+        }
         let file = btf.string_at(li.file_name_off).ok()?;
         let file = file.rsplit('/').next().unwrap_or(file);
         Some(format!("{text}  [{file}:{}]", li.line_col >> 10))

@@ -223,10 +223,10 @@ pub fn print_loaded(s: &Session) -> String {
 fn print_text(args: &LoadArgs, s: &Session) {
     let l = &s.loaded;
     let mut text = format!(
-        "{}: loaded {} programs and {} maps in {}\n\n",
+        "{}: loaded {} and {} in {}\n\n",
         args.file.display(),
-        l.programs().len(),
-        l.maps().count() + l.globals().len(),
+        out::count(l.programs().len(), "program"),
+        out::count(l.maps().count() + l.globals().len(), "map"),
         micros(s.elapsed)
     );
     text.push_str(&print_loaded(s));

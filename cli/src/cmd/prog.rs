@@ -213,6 +213,9 @@ fn dump(id: u32, json: bool) -> CmdResult {
         let b = btf.as_ref()?;
         let li = info.line_info.iter().find(|l| l.insn_off as usize == i)?;
         let text = b.string_at(li.line_off).ok()?.trim();
+        if text.is_empty() {
+            return None;
+        }
         let file = b.string_at(li.file_name_off).ok()?;
         let file = file.rsplit('/').next().unwrap_or(file);
         Some(format!("{text}  [{file}:{}]", li.line_col >> 10))

@@ -194,7 +194,7 @@ fn maps_text(s: &Session, max: usize) -> String {
                         l.entries.len()
                     )
                 } else {
-                    format!("{} entries", l.entries.len())
+                    out::count(l.entries.len(), "entry")
                 };
                 let mut head = format!(
                     "{name} ({}, {what}",
@@ -255,9 +255,9 @@ pub fn run(args: RunArgs) -> CmdResult {
     };
     let mut s = load::load(&args.file, &args.edits, &opts)?.map_err(|(_, e)| Failure::from(e))?;
     out::line(&format!(
-        "{}: loaded {} programs in {} ms",
+        "{}: loaded {} in {} ms",
         args.file.display(),
-        s.loaded.programs().len(),
+        out::count(s.loaded.programs().len(), "program"),
         s.elapsed.as_millis()
     ));
     out::print(&constants_text(&s));
@@ -367,12 +367,14 @@ pub fn run(args: RunArgs) -> CmdResult {
     let n = links.len();
     drop(links);
     end.push_str(&format!(
-        "stopped: {records} records{}, detached {n} links\n",
+        "stopped: {}{}, detached {}\n",
+        out::count(records as usize, "record"),
         if lost > 0 {
             format!(" ({lost} lost)")
         } else {
             String::new()
-        }
+        },
+        out::count(n, "link")
     ));
     out::print(&end);
     Ok(())
