@@ -64,11 +64,25 @@ pub fn ensure_tracefs() -> Result<(), Failure> {
     mount_fs("tracefs", Path::new(TRACEFS), "tracepoints need it")
 }
 
-/// Makes sure `dir` (a pin root) is on a bpffs; mounts one there when the directory is not.
+/// Makes sure `dir` (a pin root) is on a bpffs; mounts one there when the directory is not
+/// (only on an empty or new directory).
 pub fn ensure_bpffs(dir: &Path) -> Result<(), Failure> {
     match statfs(dir) {
         Ok(s) if s.filesystem_type() == BPF_FS_MAGIC => return Ok(()),
-        Ok(_) => {}
+        Ok(_) => {
+            // Never hide files by mounting over them.
+            let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+            if !empty {
+                return Err(Failure::new(
+                    Code::Failure,
+                    format!("the pin directory {} is not on a bpffs", dir.display()),
+                )
+                .detail(format!(
+                    "pass a directory under a bpffs, or mount one: mount -t bpf bpf {}",
+                    dir.display()
+                )));
+            }
+        }
         Err(nix::errno::Errno::ENOENT) => {
             std::fs::create_dir_all(dir).map_err(|e| {
                 Failure::new(

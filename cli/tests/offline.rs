@@ -288,6 +288,19 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_pin_root_off_bpffs_is_never_mounted_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("keep"), b"mine").expect("write");
+    let out = oxbpf(&["load", &demo(), "--pin", &dir.path().display().to_string()]);
+    out.expect(1);
+    assert!(out.stderr.contains("is not on a bpffs"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(dir.path().join("keep")).expect("still there"),
+        b"mine"
+    );
+}
+
+#[test]
 fn btf_dump_writes_a_header() {
     let out = oxbpf(&["btf", "dump", "--file", &fixture("btf/linux-6.1.btf")]);
     let s = &out.expect(0).stdout;

@@ -392,3 +392,16 @@ fn third_party_objects_load_and_run() {
         objects.len()
     );
 }
+
+#[test]
+fn demo_stops_cleanly_on_ctrl_c() {
+    require_root!();
+    let _s = serial();
+    let child = spawn(&["demo"]);
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    std::thread::sleep(Duration::from_millis(1500));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let out = wait(child, Duration::from_secs(20));
+    out.expect(0);
+    assert!(out.stdout.contains("detached 3 links"), "{}", out.stdout);
+}
