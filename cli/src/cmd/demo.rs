@@ -230,7 +230,8 @@ pub fn run(args: DemoArgs) -> CmdResult {
         if let Err(e) = polled {
             return Err(Failure::from_error(Code::Failure, &e));
         }
-        if Instant::now() >= next_summary {
+        let ending = until.is_some_and(|u| u <= Instant::now() + Duration::from_millis(500));
+        if Instant::now() >= next_summary && !ending {
             next_summary += SUMMARY_EVERY;
             lines.push_str(&format!(
                 "\n-- busiest processes after {} s --\n{}\n",

@@ -269,17 +269,21 @@ fn loaded_json(s: &Session) -> Json {
     for f in l.failures() {
         programs.push(failure_json(&s.object, f));
     }
+    let section_of = |name: &str| s.object.map(name).map(|d| d.section.clone()).ok();
     let maps: Vec<Json> = l
         .maps()
-        .map(|(n, m)| (n.to_string(), m))
-        .chain(
-            l.globals()
-                .iter()
-                .map(|g| (g.section().to_string(), g.map())),
-        )
-        .map(|(name, m)| {
+        .map(|(n, m)| (n.to_string(), section_of(n), m))
+        .chain(l.globals().iter().map(|g| {
+            (
+                g.section().to_string(),
+                Some(g.section().to_string()),
+                g.map(),
+            )
+        }))
+        .map(|(name, section, m)| {
             json!({
                 "name": name,
+                "section": section,
                 "type": lower(m.map_type().short_name(), m.map_type().0),
                 "loaded": true,
                 "id": m.id().ok(),
@@ -341,6 +345,7 @@ fn failed_json(obj: &Object, e: &LoadError) -> Json {
         .map(|m| {
             json!({
                 "name": m.name,
+                "section": m.section,
                 "type": lower(m.map_type.short_name(), m.map_type.0),
                 "loaded": false,
                 "error": "not loaded: the object's load failed",
