@@ -31,7 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 3. Load: CO-RE against the running kernel's BTF, maps created, programs verified.
     let mut loaded = Loader::new().load(obj)?;
     for p in loaded.programs() {
-        println!("loaded {} ({} instructions)", p.name(), p.report().insn_count);
+        println!(
+            "loaded {} ({} instructions)",
+            p.name(),
+            p.report().insn_count
+        );
     }
 
     // 4. Attach every program where its section says (tracepoints here); each link
