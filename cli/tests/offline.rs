@@ -307,3 +307,24 @@ fn btf_dump_writes_a_header() {
     assert!(s.contains("#ifndef __VMLINUX_H__"));
     assert!(s.contains("struct task_struct {"));
 }
+
+#[test]
+fn externs_resolve_offline_against_the_target() {
+    // kfuncs by the target BTF's ids, named in the listing.
+    let out = oxbpf(&[
+        "inspect",
+        "--relocated",
+        "--disasm",
+        &fixture("loader/kfunc.clang19.o"),
+    ]);
+    let s = &out.expect(0).stdout;
+    assert!(s.contains("call bpf_task_from_pid#"), "{s}");
+    assert!(s.contains("call bpf_task_release#"), "{s}");
+    // .kconfig values and ksyms: the instructions relocate without a kernel to ask.
+    oxbpf(&[
+        "inspect",
+        "--relocated",
+        &fixture("loader/externs.clang19.o"),
+    ])
+    .expect(0);
+}
