@@ -42,6 +42,10 @@ struct {
 	__type(value, struct counts);
 } per_process SEC(".maps");
 
+// Puts `struct event` into the object's BTF (nothing else refers to it by type), so tools
+// can decode the ring buffer's records.
+const struct event *unused_event __attribute__((unused));
+
 // Set by the loader: ignore the tool's own activity.
 const volatile __u32 self_tgid = 0;
 

@@ -1,8 +1,8 @@
 //! Exit statuses and the one-sentence error report every command ends with on failure.
-// Some statuses and builders are used only by commands that arrive later.
-#![allow(dead_code)]
 
 use std::fmt;
+
+use oxbpf::loader::LoadError;
 
 /// Exit statuses: scripts can tell usage errors, load failures and missing privileges apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,29 +34,33 @@ pub struct Failure {
 impl Failure {
     /// A failure with an exit status and a message.
     pub fn new(code: Code, message: impl fmt::Display) -> Failure {
+        let mut lines = message.to_string();
+        let details = split_details(&mut lines);
         Failure {
             code,
-            message: message.to_string(),
-            details: Vec::new(),
+            message: lines,
+            details,
         }
     }
 
-    /// From any error: the message and its chain of causes as details.
+    /// From any error: its first line as the message, its other lines and its chain of
+    /// causes as details; an EPERM anywhere makes it a privileges failure.
     pub fn from_error(code: Code, err: &(dyn std::error::Error + 'static)) -> Failure {
-        let mut details = Vec::new();
+        let mut message = err.to_string();
+        let mut details = split_details(&mut message);
         let mut source = err.source();
+        let mut eperm = is_eperm(&message);
         while let Some(s) = source {
-            details.push(format!("caused by: {s}"));
+            let text = s.to_string();
+            eperm |= is_eperm(&text);
+            // Wrappers often repeat their cause; say each thing once.
+            if !message.contains(&text) && !details.iter().any(|d| d.contains(&text)) {
+                details.push(format!("caused by: {text}"));
+            }
             source = s.source();
         }
-        let message = err.to_string();
-        let code = if message.contains("EPERM") || message.contains("Operation not permitted") {
-            Code::Privileges
-        } else {
-            code
-        };
         Failure {
-            code,
+            code: if eperm { Code::Privileges } else { code },
             message,
             details,
         }
@@ -75,8 +79,50 @@ impl Failure {
             eprintln!("  {d}");
         }
         if self.code == Code::Privileges {
-            eprintln!("  hint: run as root, or grant CAP_BPF and CAP_PERFMON (plus CAP_NET_ADMIN for networking programs)");
+            if nix::unistd::geteuid().is_root() {
+                eprintln!("  hint: the kernel said EPERM although this runs as root: a security policy (lockdown, an LSM, or this kernel's rules for the program type) refused it");
+            } else {
+                eprintln!("  hint: run as root, or grant CAP_BPF and CAP_PERFMON (plus CAP_NET_ADMIN for networking programs)");
+            }
         }
+    }
+}
+
+fn is_eperm(text: &str) -> bool {
+    text.contains("EPERM") || text.contains("Operation not permitted")
+}
+
+/// Keeps the first line in `message` and returns the others (trimmed, non-empty).
+fn split_details(message: &mut String) -> Vec<String> {
+    let Some((first, rest)) = message.split_once('\n') else {
+        return Vec::new();
+    };
+    let details = rest
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.strip_prefix("  ").unwrap_or(l).to_string())
+        .collect();
+    *message = first.to_string();
+    details
+}
+
+impl From<LoadError> for Failure {
+    /// A load failure: the verifier's or kernel's refusal is a load failure (3), a missing
+    /// privilege 4, anything about the object or its BTF 1.
+    fn from(e: LoadError) -> Failure {
+        let code = match &e {
+            LoadError::Program(_)
+            | LoadError::Map(_)
+            | LoadError::Syscall { .. }
+            | LoadError::AttachTarget { .. }
+            | LoadError::Pin { .. }
+            | LoadError::PinReuse { .. }
+            | LoadError::MapNotCreated { .. }
+            | LoadError::Extern { .. } => Code::LoadFailed,
+            _ => Code::Failure,
+        };
+        Failure::from_error(code, &e)
     }
 }
 

@@ -14,6 +14,8 @@
 //! - [`BtfBuilder`]: an owned, editable type list that emits little-endian BTF; the
 //!   [`sanitize`] and [`fixup_datasecs`] rewrites run on it before upload.
 //! - [`dump_c`] writes a compilable `vmlinux.h`; [`dump_raw`] a bpftool-style listing.
+//! - [`decode_value`]/[`format_value`] show bytes through their type (map values, globals);
+//!   [`parse_value`] turns text into a variable's bytes.
 
 mod decl;
 mod dump_c;
@@ -29,6 +31,8 @@ mod sanitize;
 mod strings;
 mod table;
 mod types;
+mod value;
+mod value_parse;
 mod writer;
 
 #[cfg(test)]
@@ -47,6 +51,7 @@ pub use sanitize::{
 };
 pub use table::{Btf, BtfBytes};
 pub use types::{ArrayInfo, EnumValue, Member, Param, Record, Records, Type, VarSecinfo};
+pub use value::{decode_value, format_value, parse_value, Value, ValueError};
 pub use writer::{BtfBuilder, EnumValueDef, MemberDef, ParamDef, TypeBody, TypeDef};
 #[cfg(test)]
 mod dump_c_tests;

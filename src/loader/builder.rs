@@ -16,7 +16,7 @@ use super::maps::create_all;
 use super::programs::{self, LoadSettings, ProgInputs};
 use crate::btf::Btf;
 use crate::features::{self, Feature};
-use crate::object::{Object, SecFlags, SlotTarget};
+use crate::object::{ExternKind, Object, SecFlags, SlotTarget};
 use crate::programs::Program;
 use crate::relocate::core::Targets;
 use crate::relocate::{relocate, ExternValue, MapSlot, RelocateOptions, Relocated};
@@ -195,25 +195,55 @@ impl Loader {
     }
 
     /// Relocates `obj` offline (no syscall except reading the target BTF): the instructions
-    /// the kernel would get, but map `imm`s left 0. Externs other than `.kconfig` values
-    /// given with [`Loader::kconfig`] or [`Loader::extern_value`] stay unresolved (weak
-    /// ones read as zero).
+    /// the kernel would get, but map `imm`s left 0. Externs resolve as far as that is
+    /// possible offline: values given with [`Loader::extern_value`] first; `.kconfig`
+    /// references become loads from the `.kconfig` map as at load (the values themselves are
+    /// only known at load); kfuncs and typed ksyms are looked up in the target BTF (vmlinux
+    /// only, no modules); typeless ksyms get address 0 as a placeholder. What stays
+    /// unresolved reads as zero when weak and fails the relocation otherwise.
     pub fn relocate(&self, obj: &Object) -> Result<Relocated, LoadError> {
-        let targets = if Self::needs_btf(obj) {
-            let (btf, custom) = self.target_btf_arc()?;
-            Some(if custom {
-                Targets::custom("target", btf)
-            } else {
-                Targets::kernel(btf)
-            })
+        let target = if Self::needs_btf(obj) {
+            Some(self.target_btf_arc()?)
         } else {
             None
         };
         let externs: Vec<ExternValue> = obj
             .externs()
             .iter()
-            .map(|e| self.externs.get(&e.name).cloned().unwrap_or_default())
+            .map(|e| {
+                if let Some(v) = self.externs.get(&e.name) {
+                    return v.clone();
+                }
+                let in_target = |kind| {
+                    let (btf, _) = target.as_ref()?;
+                    btf.id_by_name_kind(crate::btf::essential_name(&e.name), kind)
+                };
+                match e.kind {
+                    ExternKind::Kconfig { .. } => ExternValue::Kconfig,
+                    ExternKind::Ksym { type_id: 0 } => ExternValue::Address(0),
+                    ExternKind::Ksym { .. } => in_target(crate::btf::BtfKind::Var)
+                        .map(|btf_id| ExternValue::TypedKsym {
+                            btf_id,
+                            module: None,
+                        })
+                        .unwrap_or_default(),
+                    ExternKind::Kfunc { .. } => in_target(crate::btf::BtfKind::Func)
+                        .map(|btf_id| ExternValue::Kfunc {
+                            btf_id,
+                            module: None,
+                        })
+                        .unwrap_or_default(),
+                    ExternKind::Unknown => ExternValue::Missing,
+                }
+            })
             .collect();
+        let targets = target.map(|(btf, custom)| {
+            if custom {
+                Targets::custom("target", btf)
+            } else {
+                Targets::kernel(btf)
+            }
+        });
         Ok(relocate(
             obj,
             RelocateOptions {

@@ -150,6 +150,20 @@ pub enum ObjectError {
         /// The variable name.
         name: String,
     },
+    /// No data section has a variable of this name.
+    #[error("no global variable named '{0}' in any data section")]
+    NoSuchGlobal(String),
+    /// Text given for a variable is not a value of its type.
+    #[error("section {section}: variable {name}: {source}")]
+    VariableValue {
+        /// The data section name.
+        section: String,
+        /// The variable name.
+        name: String,
+        /// Why the text does not fit the type.
+        #[source]
+        source: crate::btf::ValueError,
+    },
     /// A value given for a variable does not have the variable's size.
     #[error("section {section}: variable {name} is {expected} bytes, got {got}")]
     VariableSize {

@@ -266,3 +266,43 @@ fn struct_ops_maps() {
         assert!(o.program("cc_undo").unwrap().is_sleepable());
     }
 }
+
+#[test]
+fn variables_set_from_text_through_btf() {
+    for (clang, mut o) in builds("globals") {
+        assert_eq!(o.set_variable_text("targ_uid", "1000").unwrap(), ".rodata");
+        assert_eq!(o.set_variable_text("verbose", "false").unwrap(), ".rodata");
+        assert_eq!(o.set_variable_text("scratch", "hello").unwrap(), ".bss");
+        assert_eq!(
+            o.set_variable_text("foo_value", "0x10").unwrap(),
+            ".data.foo"
+        );
+        let ro = o.section_data(".rodata").unwrap();
+        assert_eq!(
+            ro.get("targ_uid").unwrap(),
+            1000u32.to_ne_bytes(),
+            "{clang}"
+        );
+        assert_eq!(ro.get("verbose").unwrap(), [0]);
+        let bss = o.section_data(".bss").unwrap();
+        assert_eq!(&bss.get("scratch").unwrap()[..6], b"hello\0");
+        // Wrong values are typed errors naming the variable; nothing changes.
+        let e = o
+            .set_variable_text("targ_uid", "-1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("targ_uid") && e.contains("out of range"), "{e}");
+        assert!(o.set_variable_text("verbose", "maybe").is_err());
+        assert!(o.set_variable_text("scratch", &"x".repeat(32)).is_err());
+        assert!(
+            o.set_variable_text("cfg", "1").is_err(),
+            "structs are not text"
+        );
+        assert!(matches!(
+            o.set_variable_text("no_such_var", "1"),
+            Err(ObjectError::NoSuchGlobal(_))
+        ));
+        let ro = o.section_data(".rodata").unwrap();
+        assert_eq!(ro.get("targ_uid").unwrap(), 1000u32.to_ne_bytes());
+    }
+}

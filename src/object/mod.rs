@@ -262,6 +262,42 @@ impl Object {
         self.section_data_mut(".bss")
     }
 
+    /// Sets global variable `name`, wherever it lives (`.rodata`, `.data`, `.bss` or their
+    /// `.*` variants; not `.kconfig`), from text parsed through its BTF type
+    /// ([`parse_value`](crate::btf::parse_value): integers range-checked, `true`/`false`,
+    /// enumerator names, strings for `char` arrays). Without BTF the text must be an integer
+    /// that fits the variable's size. Returns the section the variable is in.
+    ///
+    /// ```no_run
+    /// let mut obj = oxbpf::object::Object::open("execsnoop.bpf.o")?;
+    /// obj.set_variable_text("targ_uid", "1000")?;
+    /// obj.set_variable_text("targ_comm", "bash")?;
+    /// # Ok::<(), oxbpf::object::ObjectError>(())
+    /// ```
+    pub fn set_variable_text(&mut self, name: &str, text: &str) -> Result<&str, ObjectError> {
+        let found = self.data_sections.iter().enumerate().find_map(|(i, d)| {
+            if d.kind() == DataKind::Kconfig {
+                return None;
+            }
+            d.variable(name).map(|v| (i, v.btf_type_id, v.size))
+        });
+        let Some((i, type_id, size)) = found else {
+            return Err(ObjectError::NoSuchGlobal(name.to_string()));
+        };
+        let section = self.data_sections[i].name.clone();
+        let bad = |source| ObjectError::VariableValue {
+            section: section.clone(),
+            name: name.to_string(),
+            source,
+        };
+        let bytes = match (self.btf.as_ref(), type_id) {
+            (Some(btf), Some(id)) => crate::btf::parse_value(btf, id, text).map_err(bad)?,
+            _ => untyped_int(text, size, self.byte_order).map_err(bad)?,
+        };
+        self.data_sections[i].set(name, &bytes)?;
+        Ok(&self.data_sections[i].name)
+    }
+
     /// The externs (`.kconfig` ones first, in their layout order, then the others).
     pub fn externs(&self) -> &[Extern] {
         &self.externs
@@ -281,6 +317,36 @@ impl Object {
     pub fn jump_tables(&self) -> Option<&[u8]> {
         self.jump_tables.as_deref()
     }
+}
+
+/// A variable without BTF: an integer of its size (signed or not), in the object's order.
+fn untyped_int(text: &str, size: u32, order: ByteOrder) -> Result<Vec<u8>, crate::btf::ValueError> {
+    let err = |why: &str| crate::btf::ValueError::Parse {
+        ty: format!("{size}-byte integer"),
+        text: text.to_string(),
+        why: why.to_string(),
+    };
+    if !matches!(size, 1 | 2 | 4 | 8) {
+        return Err(err(
+            "without BTF only 1, 2, 4 and 8-byte integers can be set",
+        ));
+    }
+    let t = text.trim();
+    let v: i128 = if let Some(h) = t.strip_prefix("0x") {
+        i128::from_str_radix(h, 16).map_err(|_| err("expected an integer"))?
+    } else {
+        t.parse().map_err(|_| err("expected an integer"))?
+    };
+    let bits = size * 8;
+    if v < -(1i128 << (bits - 1)) || v >= (1i128 << bits) {
+        return Err(err("out of range for the variable's size"));
+    }
+    let le = (v as u128).to_le_bytes();
+    let mut out = le[..size as usize].to_vec();
+    if order == ByteOrder::Big {
+        out.reverse();
+    }
+    Ok(out)
 }
 
 /// libbpf's object name for a path: the base name up to its first `.`.

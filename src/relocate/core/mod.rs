@@ -13,7 +13,8 @@
 //!    all matching candidates agree;
 //! 4. patches the instruction (`patch`): ALU `imm`, load/store `off` (and width), `ld_imm64`
 //!    — or poisons it (`call 0xbad2310`) when nothing matched, so guarded code still loads;
-//! 5. records a [`CoreDecision`] for tools; [`annotate_verifier_log`] turns the verifier's
+//! 5. records a [`CoreDecision`] for tools ([`failing`] tells which poisoned ones are not
+//!    guarded by an existence check); [`annotate_verifier_log`] turns the verifier's
 //!    complaint about a reachable poisoned instruction into a sentence about the relocation.
 //!
 //! Pure: no syscalls. Module BTFs come in through [`Targets::with_module_loader`].
@@ -48,6 +49,7 @@ mod decision;
 mod error;
 mod explain;
 mod field;
+mod guard;
 mod layout;
 mod patch;
 mod relocator;
@@ -71,5 +73,6 @@ pub use decision::{
 };
 pub use error::{CoreError, CoreProblem};
 pub use explain::{annotate_verifier_log, describe_poisoned, explain_poisoned, poisoned_in_log};
+pub use guard::{failing, is_existence_check, is_guarded};
 pub use relocator::CoreRelocator;
 pub use spec::MAX_SPEC_LEN;
