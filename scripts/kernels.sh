@@ -43,7 +43,9 @@ if [ $vm = 1 ]; then
 fi
 
 step "building the test binaries"
-cargo_args=(test --workspace --no-run --message-format=json)
+# Default members only (the library and the CLI): compare/ needs no second kernel, and
+# building it with the same features as `cargo test` reuses that build.
+cargo_args=(test --no-run --message-format=json)
 for t in "${only[@]}"; do cargo_args+=(--test "$t"); done
 # Every integration test target (tests/*.rs of each workspace crate): name, package dir, binary.
 list=$REPO/target/kernels/binaries.tsv
