@@ -305,8 +305,8 @@ fn fentry_fexit_and_lsm_run_or_are_refused_clearly() {
             name,
         }) {
             Ok(p) => p,
-            Err((e, _)) if e.errno == Errno::EPERM => {
-                // The documented refusal of this kernel: a typed, explained EPERM.
+            Err((e, _)) if e.errno == Errno::EPERM && common::trampolines_refused_by_policy() => {
+                // The documented refusal of this kernel (probed): a typed, explained EPERM.
                 assert_eq!(e.bpf_command(), Some(Command::PROG_LOAD));
                 assert!(e.to_string().contains("EPERM"), "{e}");
                 eprintln!("{name}: refused by this kernel as documented: {e}");
@@ -314,15 +314,14 @@ fn fentry_fexit_and_lsm_run_or_are_refused_clearly() {
             }
             Err((e, log)) => panic!("{name}: {e}\n{log}"),
         };
-        let link = match prog.attach_tracing() {
-            Ok(l) => l,
-            Err(e) if attach == AttachType::LSM_MAC => {
-                // BPF LSM needs `bpf` in the boot-time LSM list.
-                eprintln!("SKIPPED {name}: {e}");
-                continue;
-            }
-            Err(e) => panic!("{name}: {e}"),
-        };
+        let link = prog
+            .attach_tracing()
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        if attach == AttachType::LSM_MAC && common::bpf_lsm_active() == Some(false) {
+            // Attached, but the hooks of an inactive BPF LSM are never called.
+            eprintln!("SKIPPED {name}: `bpf` is not in the kernel's active LSM list");
+            continue;
+        }
         if attach == AttachType::LSM_MAC {
             open_devnull(3);
         } else {
@@ -472,20 +471,25 @@ fn pinned_link_outlives_its_process_and_unpinning_detaches() {
         getppid(2);
         assert_eq!(counter(&map), after + 2);
         std::fs::remove_file(fs.path("link")).unwrap();
-        wait_freed(id);
-        // The id goes when the last reference does; the detach itself follows on a kernel
-        // work queue: wait until a call is no longer counted, then check it stays so.
-        let mut settled = false;
-        for _ in 0..500 {
+        // The last reference goes with the pin, but the perf-event link's release (the id,
+        // then the detach from the tracepoint) may follow on a kernel work queue: wait, with
+        // a deadline, until the id is gone and a call is no longer counted.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let settled = loop {
             let c = counter(&map);
             getppid(1);
-            if counter(&map) == c {
-                settled = true;
-                break;
+            if link_get_fd_by_id(id).is_err() && counter(&map) == c {
+                break true;
+            }
+            if std::time::Instant::now() > deadline {
+                break false;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        assert!(settled, "still running 5 s after unpinning");
+        };
+        assert!(
+            settled,
+            "link {id} still exists or still runs 10 s after unpinning"
+        );
         let c = counter(&map);
         getppid(5);
         assert_eq!(counter(&map), c, "unpinning detached the link");

@@ -517,6 +517,7 @@ fn freplace_replaces_a_function_of_a_loaded_program() {
             1,
             "restored after the link dropped"
         );
+        eprintln!("{}: replaced, then restored", repl_path.display());
     }
 }
 
@@ -582,7 +583,9 @@ fn struct_ops_register_run_and_unregister() {
         // Before 6.4 a `.struct_ops.link` map cannot be created (no BPF_F_LINK).
         let err = Loader::new().load(Object::open(path).unwrap()).unwrap_err();
         assert!(err.to_string().contains("oxcc_link"), "{err}");
-        eprintln!("SKIPPED: no struct_ops links on this kernel: {err}");
+        eprintln!(
+            "SKIPPED: no struct_ops links on this kernel (probed; struct_ops_without_links_registers_at_load covers .struct_ops): {err}"
+        );
         return;
     }
     let before = fd_count();
@@ -610,6 +613,37 @@ fn struct_ops_register_run_and_unregister() {
         "dropping the object unregisters: {}",
         available_congestion_control()
     );
+    assert_eq!(fd_count(), before);
+}
+
+/// `.struct_ops` maps without links (the only kind before 6.4): registered by the map update
+/// at load, running, unregistered when the registration drops.
+#[test]
+fn struct_ops_without_links_registers_at_load() {
+    require_bpf!();
+    let _s = serial();
+    let path = common::fixtures_dir().join("loader/struct_ops.NO_LINK.clang19.o");
+    let before = fd_count();
+    {
+        let mut loaded = Loader::new().load(Object::open(&path).unwrap()).unwrap();
+        assert!(
+            available_congestion_control().contains("oxcc"),
+            "`.struct_ops` registers at load: {}",
+            available_congestion_control()
+        );
+        tcp_transfer_with("oxcc").unwrap();
+        let acks = loaded.bss().unwrap().read::<u64>("acks").unwrap();
+        assert!(acks > 0, "the algorithm's cong_avoid ran on ACKs");
+        let regs = loaded.take_struct_ops_registrations();
+        assert_eq!(regs.len(), 1);
+        drop(regs);
+        assert!(
+            !available_congestion_control().contains("oxcc"),
+            "dropping the registration unregisters: {}",
+            available_congestion_control()
+        );
+        eprintln!("`.struct_ops` registered at load, ran {acks} times, unregistered");
+    }
     assert_eq!(fd_count(), before);
 }
 
@@ -648,4 +682,234 @@ fn arena_globals_live_in_the_arena() {
     let mut total = [0u8; 8];
     assert!(mem.read(base as usize + 8, &mut total));
     assert_eq!(u64::from_ne_bytes(total), 8 + 9);
+}
+
+/// The `.bss` counters of `kernel_kinds.bpf.c`.
+const KIND_COUNTERS: [&str; 8] = [
+    "fentry_calls",
+    "fexit_calls",
+    "fmod_ret_calls",
+    "lsm_calls",
+    "kprobe_calls",
+    "kretprobe_calls",
+    "ksyscall_calls",
+    "kretsyscall_calls",
+];
+/// Its programs that attach through BPF trampolines, and those that attach as kprobes.
+const TRAMPOLINE_PROGS: [&str; 4] = [
+    "unlink_entry",
+    "unlink_exit",
+    "deny_marker_open",
+    "count_open",
+];
+const KPROBE_PROGS: [&str; 4] = ["rmdir_entry", "rmdir_exit", "getppid_entry", "getppid_exit"];
+
+/// What the programs of `kernel_kinds.bpf.c` watch: an unlink and an rmdir of missing paths,
+/// an open of the marker file (which fmod_ret refuses with EXDEV while attached) and of
+/// /dev/null, a getppid(). Returns the marker open's result.
+fn kind_events(dir: &Path) -> std::io::Result<std::fs::File> {
+    assert!(std::fs::remove_file(dir.join("missing")).is_err());
+    assert!(std::fs::remove_dir(dir.join("missing_dir")).is_err());
+    drop(std::fs::File::open("/dev/null").unwrap());
+    let _ = nix::unistd::getppid();
+    std::fs::File::open(dir.join("marker"))
+}
+
+/// fentry, fexit, fmod_ret, LSM, kprobe, kretprobe, ksyscall and kretsyscall programs from a C
+/// object, attached from their section names with `attach_all`: each counts its event (fexit
+/// and the return probes see the return value, fmod_ret changes it) and stops after the links
+/// drop. Where the kernel allows them: the 6.1 guest. This host refuses trampolines by policy
+/// (probed: EPERM) and has no kprobes (no kprobe PMU): both are clear errors.
+#[test]
+fn tracing_and_kprobe_kinds_attach_from_sections_and_count() {
+    require_bpf!();
+    let _s = serial();
+    assert!(common::ensure_tracefs(), "tracefs");
+    let refused = common::trampolines_refused_by_policy();
+    let kprobes = common::has_kprobes();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("marker"), b"x").unwrap();
+    let ino =
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(dir.path().join("marker")).unwrap());
+    let open = |skip: &[&str]| {
+        let mut v = Vec::new();
+        for path in fixture_pair("loader", "kernel_kinds") {
+            let mut obj = Object::open(&path).unwrap();
+            let rodata = obj.rodata_mut().unwrap();
+            rodata
+                .set_value("target_tgid", &std::process::id())
+                .unwrap();
+            rodata.set_value("denied_ino", &ino).unwrap();
+            for name in skip {
+                obj.program_mut(name).unwrap().set_autoload(false);
+            }
+            v.push((path, obj));
+        }
+        v
+    };
+    let before = fd_count();
+    if refused {
+        // Each trampoline kind alone: refused, with the program named.
+        for prog in TRAMPOLINE_PROGS {
+            let others: Vec<&str> = TRAMPOLINE_PROGS
+                .into_iter()
+                .filter(|p| *p != prog)
+                .collect();
+            for (path, obj) in open(&others) {
+                let e = Loader::new().load(obj).unwrap_err();
+                let p = e.program_error().expect("a program load error");
+                assert_eq!(p.source.errno, nix::errno::Errno::EPERM, "{e}");
+                assert_eq!(p.program, prog, "{e}");
+                assert!(e.to_string().contains("security policy"), "{e}");
+                eprintln!(
+                    "{}: {} refused by this kernel's policy as documented: {}",
+                    path.display(),
+                    p.section,
+                    p.source
+                );
+            }
+        }
+    }
+    let skip: &[&str] = if refused { &TRAMPOLINE_PROGS } else { &[] };
+    for (path, obj) in open(skip) {
+        let what = path.display();
+        let loaded = Loader::new().load(obj).unwrap();
+        let bss = loaded.bss().unwrap();
+        let counters = || -> Vec<u64> {
+            KIND_COUNTERS
+                .iter()
+                .map(|c| bss.read::<u64>(c).unwrap())
+                .collect()
+        };
+        let links = if kprobes {
+            loaded.attach_all().unwrap()
+        } else {
+            for name in KPROBE_PROGS {
+                let err = loaded.attach(name).unwrap_err();
+                let text = err.to_string();
+                assert!(
+                    matches!(&err, oxbpf::loader::LoadAttachError::Attach(a)
+                        if matches!(a.kind(), oxbpf::programs::AttachErrorKind::KprobesUnavailable { .. })),
+                    "{what}: {err:?}"
+                );
+                assert!(
+                    text.contains("kernel built without CONFIG_KPROBES"),
+                    "{text}"
+                );
+                assert!(text.contains(name), "{text}");
+            }
+            eprintln!("{what}: kprobes refused as documented (no CONFIG_KPROBES)");
+            let mut links = Vec::new();
+            for p in loaded.programs() {
+                if !KPROBE_PROGS.contains(&p.name()) {
+                    links.push(loaded.attach(p.name()).unwrap());
+                }
+            }
+            links
+        };
+        let attached = links.len();
+        let start = counters();
+        let marker = kind_events(dir.path());
+        let during = counters();
+        let ran = |i: usize| during[i] > start[i];
+        if !refused {
+            assert!(ran(0) && ran(1), "{what}: fentry/fexit counted {during:?}");
+            assert_eq!(
+                bss.read::<i64>("fexit_ret").unwrap(),
+                -2,
+                "fexit saw -ENOENT"
+            );
+            assert_eq!(
+                marker.as_ref().map_err(|e| e.raw_os_error()).unwrap_err(),
+                Some(libc::EXDEV),
+                "{what}: fmod_ret changed the open's result"
+            );
+            assert!(ran(2), "{what}: fmod_ret counted {during:?}");
+            // The hooks of an inactive BPF LSM are never called.
+            if common::bpf_lsm_active() == Some(false) {
+                eprintln!("SKIPPED the LSM count: `bpf` is not in the active LSM list");
+            } else {
+                assert!(ran(3), "{what}: LSM counted {during:?}");
+            }
+            eprintln!("{what}: fentry, fexit, fmod_ret and LSM ran: {during:?}");
+        } else {
+            assert!(marker.is_ok());
+        }
+        if kprobes {
+            assert!(
+                ran(4) && ran(5),
+                "{what}: kprobe/kretprobe counted {during:?}"
+            );
+            assert_eq!(
+                bss.read::<i64>("kretprobe_ret").unwrap(),
+                -2,
+                "kretprobe saw -ENOENT"
+            );
+            assert!(
+                ran(6) && ran(7),
+                "{what}: ksyscall/kretsyscall counted {during:?}"
+            );
+            assert_eq!(
+                bss.read::<i64>("kretsyscall_ret").unwrap(),
+                i64::from(nix::unistd::getppid().as_raw())
+            );
+            eprintln!("{what}: kprobe, kretprobe, ksyscall and kretsyscall ran: {during:?}");
+        }
+        assert!(
+            during.iter().zip(&start).any(|(d, s)| d > s) || attached == 0,
+            "{what}: nothing ran"
+        );
+        drop(links);
+        let after = counters();
+        assert!(
+            kind_events(dir.path()).is_ok(),
+            "the marker opens once detached"
+        );
+        assert_eq!(counters(), after, "{what}: ran after the links dropped");
+    }
+    assert_eq!(fd_count(), before);
+}
+
+/// kprobe.multi from a section with a glob: counts where the kernel has fprobe; elsewhere (this
+/// host, Debian's 6.1: no CONFIG_FPROBE, as the link probe says) a clear refusal.
+#[test]
+fn kprobe_multi_from_a_section_runs_or_is_refused_clearly() {
+    require_bpf!();
+    let _s = serial();
+    assert!(common::ensure_tracefs(), "tracefs");
+    let has = oxbpf::features::has(oxbpf::features::Feature::KprobeMultiLink).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let before = fd_count();
+    for path in fixture_pair("loader", "kprobe_multi") {
+        let mut obj = Object::open(&path).unwrap();
+        obj.rodata_mut()
+            .unwrap()
+            .set_value("target_tgid", &std::process::id())
+            .unwrap();
+        let loaded = Loader::new().load(obj).unwrap();
+        match loaded.attach_all() {
+            Ok(links) => {
+                assert!(
+                    has,
+                    "attached although the probe says no kprobe.multi links"
+                );
+                let _ = std::fs::remove_file(dir.path().join("missing"));
+                let n = loaded.bss().unwrap().read::<u64>("multi_calls").unwrap();
+                assert!(n >= 1, "counted {n}");
+                drop(links);
+                let _ = std::fs::remove_file(dir.path().join("missing"));
+                assert_eq!(loaded.bss().unwrap().read::<u64>("multi_calls").unwrap(), n);
+            }
+            Err(e) => {
+                assert!(!has, "kprobe.multi links exist but: {e}");
+                let text = e.to_string();
+                assert!(
+                    text.contains("CONFIG_FPROBE") && text.contains("unlink_multi"),
+                    "{text}"
+                );
+                eprintln!("{}: refused as documented: {text}", path.display());
+            }
+        }
+    }
+    assert_eq!(fd_count(), before);
 }

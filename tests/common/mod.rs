@@ -145,3 +145,39 @@ pub fn ensure_tracefs() -> bool {
     );
     oxbpf::programs::tracefs_root().is_some()
 }
+
+/// Whether a security policy of this kernel refuses, even to root, the programs that attach
+/// through BPF trampolines (fentry, fexit, fmod_ret, LSM, freplace), as the development host's
+/// does: the probes of the program types that exist only for trampolines (EXT, LSM) answer
+/// with a permission error. Elsewhere (the 6.1 guest) those kinds must load and run.
+pub fn trampolines_refused_by_policy() -> bool {
+    use oxbpf::features::{prog_type, ProbeError};
+    use oxbpf::syscall::ProgType;
+    [ProgType::EXT, ProgType::LSM]
+        .iter()
+        .any(|t| matches!(prog_type(*t), Err(ProbeError::Permission { .. })))
+}
+
+/// Whether this kernel can attach kprobes: its `kprobe` PMU exists (no `CONFIG_KPROBES`, no
+/// PMU, and no tracefs `kprobe_events` either).
+pub fn has_kprobes() -> bool {
+    oxbpf::programs::probe::pmu_type("kprobe").is_some()
+}
+
+/// Whether the BPF LSM is active, as the kernel's securityfs `lsm` list (the boot-time LSM
+/// order) says: LSM programs load and attach without it but never run. Mounts securityfs
+/// when needed; `None` if the list cannot be read.
+pub fn bpf_lsm_active() -> Option<bool> {
+    const LIST: &str = "/sys/kernel/security/lsm";
+    if std::fs::metadata(LIST).is_err() {
+        let _ = nix::mount::mount(
+            Some("securityfs"),
+            "/sys/kernel/security",
+            Some("securityfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        );
+    }
+    let list = std::fs::read_to_string(LIST).ok()?;
+    Some(list.trim().split(',').any(|l| l == "bpf"))
+}
