@@ -1308,9 +1308,10 @@ fn call_before_the_section_start() {
     let obj = elf.parse().unwrap();
     let e = relocate_err(&obj, None);
     assert!(
-        matches!(e, RelocateError::BadCallTarget { ref section, insn: 0, .. } if section == ".text"),
+        matches!(e, RelocateError::BadCallTarget { ref section, insn: 0, target: -99, .. } if section == ".text"),
         "{e:?}"
     );
+    names(&e, &["instruction -99"]);
 }
 
 // ---------------------------------------------------------------------------------------
