@@ -186,12 +186,20 @@ impl RingBuf {
     /// writer playing the kernel on it.
     #[cfg(test)]
     pub(crate) fn on_heap(map: Map, size: u64) -> (RingBuf, HeapRingWriter) {
+        Self::on_heap_from(map, size, 0)
+    }
+
+    /// [`RingBuf::on_heap`] whose consumer position starts at `start` (as another consumer
+    /// of the map may have left it).
+    #[cfg(test)]
+    pub(crate) fn on_heap_from(map: Map, size: u64, start: u64) -> (RingBuf, HeapRingWriter) {
         let words = |n: u64| {
             (0..n)
                 .map(|_| AtomicU64::new(0))
                 .collect::<Box<[AtomicU64]>>()
         };
         let consumer = words(1);
+        consumer[0].store(start, Ordering::Relaxed);
         let producer = words(1 + 2 * size / 8);
         let writer = HeapRingWriter {
             cons: consumer.as_ptr(),
@@ -267,7 +275,9 @@ impl RingBuf {
             self.commit();
             return Ok(false);
         }
-        if avail > self.size || avail % 8 != 0 {
+        // Both positions 8-aligned (the kernel's is; ours came from a page anyone with the
+        // map fd may write) is what makes the header reads below aligned.
+        if avail > self.size || avail % 8 != 0 || prod % 8 != 0 {
             return Err(self.corrupt("producer position", prod));
         }
         self.prod = prod;
@@ -373,8 +383,13 @@ impl RingBuf {
         if prod == self.cons {
             return None;
         }
+        if (prod | self.cons) % 8 != 0 {
+            // Not yet checked by `refresh` (a consumer position written by someone else):
+            // let the next read report the corruption rather than read a misaligned header.
+            return Some(true);
+        }
         let off = (self.cons & self.mask) as usize;
-        // SAFETY: as in `advance`.
+        // SAFETY: as in `advance`: `off < size` and 8-aligned (checked just above).
         let hdr =
             unsafe { (*self.data.as_ptr().add(off).cast::<AtomicU32>()).load(Ordering::Acquire) };
         Some(hdr & BUSY == 0)

@@ -189,3 +189,24 @@ fn consume_n_stops_after_n() {
     assert_eq!(rb.consume(|r| got.push(r[0])).unwrap(), 2);
     assert_eq!(got, vec![0, 1, 2, 3, 4]);
 }
+
+#[test]
+fn misaligned_positions_are_an_error_not_a_misaligned_read() {
+    // Someone else left the (user-writable) consumer position misaligned; a producer
+    // position misaligned alike would make every header read misaligned.
+    let (mut rb, w) = RingBuf::on_heap_from(fake_map(), 4096, 4);
+    w.set_prod(12);
+    assert!(matches!(
+        rb.next(),
+        Err(MapError::Corrupt {
+            what: "producer position",
+            ..
+        })
+    ));
+    // Waiting settles before reading: it must not read the misaligned header either.
+    let (mut rb, w) = RingBuf::on_heap_from(fake_map(), 4096, 4);
+    w.set_prod(12);
+    assert!(rb
+        .poll(std::time::Duration::from_millis(1), |_| ())
+        .is_err());
+}
