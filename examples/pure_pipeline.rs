@@ -75,7 +75,13 @@ fn main() {
         } else {
             Some(Targets::kernel(vmlinux.clone()))
         };
-        match relocate(&obj, RelocateOptions { targets, ..Default::default() }) {
+        match relocate(
+            &obj,
+            RelocateOptions {
+                targets,
+                ..Default::default()
+            },
+        ) {
             Ok(r) => {
                 relocated += 1;
                 for p in &r.programs {
