@@ -273,6 +273,22 @@ fn version_section_wrong_size() {
     names(&e, &["version", "size 6"]);
 }
 
+#[test]
+fn nobits_sections_adding_up_too_much() {
+    // Each NOBITS section under the per-section limit, together over it.
+    let mut elf = Elf::fixture(GLOBALS);
+    for name in [".bss", ".bss.baz"] {
+        let i = elf.section(name);
+        elf.set_sh_u64(i, SH_SIZE, 200 << 20);
+    }
+    let e = parse_err(&elf);
+    assert!(
+        matches!(e, ObjectError::Section { ref section, .. } if section.starts_with(".bss")),
+        "{e:?}"
+    );
+    names(&e, &["add up to more than"]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Symbols and functions
 // ---------------------------------------------------------------------------------------
@@ -1249,6 +1265,35 @@ fn core_instruction_does_not_hold_local_value() {
         "{e:?}"
     );
     names(&e, &[&sec, "relocation #0", "thing->a"]);
+}
+
+#[test]
+fn kconfig_extern_of_gigabytes() {
+    // `char CONFIG_DEFAULT_HOSTNAME[16]` grown to 4e9 elements (found by fuzzing: the parser
+    // allocated the whole .kconfig area first).
+    let mut elf = Elf::fixture(EXTERNS);
+    let obj = elf.parse().unwrap();
+    let b = obj.btf().unwrap();
+    let var = b
+        .type_by_name_kind("CONFIG_DEFAULT_HOSTNAME", oxbpf::btf::BtfKind::Var)
+        .unwrap();
+    let mut id = var.size_or_type();
+    while b.type_by_id(id).unwrap().kind() != oxbpf::btf::BtfKind::Array {
+        id = b.type_by_id(id).unwrap().size_or_type();
+    }
+    let mut raw = elf.data(".BTF");
+    let off = type_record_offset(&raw, id);
+    raw[off + 20..off + 24].copy_from_slice(&4_000_000_000u32.to_le_bytes());
+    elf.replace_named(".BTF", &raw);
+    let e = parse_err(&elf);
+    assert!(
+        matches!(e, ObjectError::Extern { ref name, .. } if name == "CONFIG_DEFAULT_HOSTNAME"),
+        "{e:?}"
+    );
+    names(
+        &e,
+        &["CONFIG_DEFAULT_HOSTNAME", ".kconfig area larger than"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------
