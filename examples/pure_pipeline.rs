@@ -3,7 +3,8 @@
 //! their `-DTARGET` build), disassemble the result, dump each object's BTF as C and raw.
 //!
 //! `cargo run --example pure_pipeline [--vmlinux-h] [DIR]`: DIR defaults to
-//! `tests/fixtures`; `--vmlinux-h` also dumps all of Linux 6.1 as C (slow under valgrind).
+//! `tests/fixtures` (every `*.o` and `*.elf` below it); `--vmlinux-h` also dumps all of
+//! Linux 6.1 as C (slow under valgrind).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +23,7 @@ fn objects(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             objects(&p, out);
-        } else if p.extension().is_some_and(|e| e == "o") {
+        } else if p.extension().is_some_and(|e| e == "o" || e == "elf") {
             out.push(p);
         }
     }
