@@ -109,11 +109,11 @@ pub enum BtfError {
         last: u32,
     },
     /// A chain of modifiers/typedefs or a nesting of types loops or nests too deep.
-    #[error("BTF type [{id}]: type chain loops or nests deeper than {limit}")]
+    #[error("BTF type [{id}]: {}", loop_problem(*limit))]
     TypeLoop {
         /// The type where the walk started.
         id: u32,
-        /// The depth limit.
+        /// The depth limit (0: a cycle was seen, no depth was counted).
         limit: u32,
     },
     /// A walk over the types would take too long (adversarial nesting); stopped after
@@ -171,4 +171,11 @@ pub enum BtfError {
         /// What is missing or wrong.
         problem: String,
     },
+}
+
+fn loop_problem(limit: u32) -> String {
+    match limit {
+        0 => "type refers back to itself".to_string(),
+        l => format!("type chain loops or nests deeper than {l}"),
+    }
 }

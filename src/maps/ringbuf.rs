@@ -184,15 +184,20 @@ impl RingBuf {
 
     /// A reader over heap memory shaped like a ring of `size` bytes (unit tests), with the
     /// consumer and producer words (the data follows the producer word) for a test playing
-    /// the kernel; valid while the ring lives.
+    /// the kernel; valid while the ring lives. The consumer position starts at `start`.
     #[cfg(test)]
-    pub(crate) fn on_heap(map: Map, size: u64) -> (RingBuf, *const AtomicU64, *const AtomicU64) {
+    pub(crate) fn on_heap(
+        map: Map,
+        size: u64,
+        start: u64,
+    ) -> (RingBuf, *const AtomicU64, *const AtomicU64) {
         let words = |n: u64| {
             (0..n)
                 .map(|_| AtomicU64::new(0))
                 .collect::<Box<[AtomicU64]>>()
         };
         let consumer = words(1);
+        consumer[0].store(start, Ordering::Relaxed);
         let producer = words(1 + 2 * size / 8);
         let (cons, prod) = (consumer.as_ptr(), producer.as_ptr());
         let nn = |p: *const AtomicU64| NonNull::new(p.cast_mut()).unwrap_or(NonNull::dangling());
@@ -272,7 +277,9 @@ impl RingBuf {
             }
         }
         let avail = prod.wrapping_sub(self.cons);
-        if avail > self.size || avail % 8 != 0 {
+        // Both positions 8-aligned (the kernel's is; ours came from a page anyone with the
+        // map fd may write) is what makes the header reads below aligned.
+        if avail > self.size || avail % 8 != 0 || prod % 8 != 0 {
             return Err(self.corrupt("producer position", prod));
         }
         self.prod = prod;
@@ -429,6 +436,11 @@ impl RingBuf {
         let prod = self.load_prod();
         if prod == self.cons {
             return None;
+        }
+        if (prod | self.cons) % 8 != 0 {
+            // Not yet checked by `refresh` (a consumer position written by someone else):
+            // let the next read report the corruption rather than read a misaligned header.
+            return Some(true);
         }
         Some(self.header((self.cons & self.mask) as usize) & BUSY == 0)
     }

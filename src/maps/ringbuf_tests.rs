@@ -68,7 +68,13 @@ fn fake_map() -> Map {
 }
 
 fn ring(size: u64) -> (RingBuf, HeapRingWriter) {
-    let (rb, cons, prod) = RingBuf::on_heap(fake_map(), size);
+    ring_from(size, 0)
+}
+
+/// A heap ring whose consumer position starts at `start` (as another consumer of the map
+/// may have left it).
+fn ring_from(size: u64, start: u64) -> (RingBuf, HeapRingWriter) {
+    let (rb, cons, prod) = RingBuf::on_heap(fake_map(), size, start);
     (rb, HeapRingWriter { cons, prod, size })
 }
 
@@ -283,4 +289,25 @@ fn consume_commits_in_batches_behind_the_record_in_hand() {
         matches!(rb.consume(|_| ()), Err(MapError::Corrupt { .. })),
         "stays stuck there"
     );
+}
+
+#[test]
+fn misaligned_positions_are_an_error_not_a_misaligned_read() {
+    // Someone else left the (user-writable) consumer position misaligned; a producer
+    // position misaligned alike would make every header read misaligned.
+    let (mut rb, w) = ring_from(4096, 4);
+    w.set_prod(12);
+    assert!(matches!(
+        rb.next(),
+        Err(MapError::Corrupt {
+            what: "producer position",
+            ..
+        })
+    ));
+    // Waiting settles before reading: it must not read the misaligned header either.
+    let (mut rb, w) = ring_from(4096, 4);
+    w.set_prod(12);
+    assert!(rb
+        .poll(std::time::Duration::from_millis(1), |_| ())
+        .is_err());
 }

@@ -15,8 +15,10 @@ use crate::insn::ByteOrder;
 
 /// `EM_BPF`.
 pub(super) const EM_BPF: u16 = 247;
-/// Largest NOBITS section we allocate (the kernel refuses array values this large anyway).
-const MAX_NOBITS: u64 = 1 << 26;
+/// Largest NOBITS section we allocate (an array map value is far smaller than this), and
+/// the most all NOBITS sections of an object may add up to (a few header bytes each must not
+/// make us allocate gigabytes).
+const MAX_NOBITS: u64 = 1 << 28;
 
 /// A section header, with what the stages need.
 pub(super) struct ElfSection<'a> {
@@ -79,6 +81,8 @@ pub(super) struct ElfFile<'a> {
     /// Symbol indices defined in each section, by section index.
     pub by_section: Vec<Vec<usize>>,
     pub symtab_index: usize,
+    /// NOBITS bytes still allowed (see [`MAX_NOBITS`]).
+    nobits_left: std::cell::Cell<u64>,
 }
 
 impl<'a> ElfFile<'a> {
@@ -160,6 +164,7 @@ impl<'a> ElfFile<'a> {
             symbols,
             by_section,
             symtab_index: symtab_index.0,
+            nobits_left: std::cell::Cell::new(MAX_NOBITS),
         })
     }
 
@@ -469,6 +474,16 @@ pub(super) fn nobits_or_data(elf: &ElfFile<'_>, idx: usize) -> Result<Vec<u8>, O
                 format!("size {} too large", s.size),
             ));
         }
+        let left = elf.nobits_left.get().checked_sub(s.size).ok_or_else(|| {
+            ObjectError::section(
+                &s.name,
+                format!(
+                    "size {}: NOBITS sections add up to more than {MAX_NOBITS} bytes",
+                    s.size
+                ),
+            )
+        })?;
+        elf.nobits_left.set(left);
         return Ok(vec![0; s.size as usize]);
     }
     Ok(elf.section_data(idx)?.to_vec())

@@ -135,9 +135,10 @@ impl Externs {
 }
 
 const KCONFIG: &str = ".kconfig";
-/// Largest `.kconfig` area accepted (real ones are a few hundred bytes; the map value this
-/// becomes must be allocatable).
-const MAX_KCONFIG: u32 = 1 << 20;
+/// Largest `.kconfig` area: it becomes one array map value, which the kernel caps at
+/// `KMALLOC_MAX_SIZE` (4 MiB with 4 KiB pages); a hostile `char[N]` extern must not make us
+/// allocate gigabytes first.
+const MAX_KCONFIG_SIZE: u32 = 1 << 22;
 const KSYMS: &str = ".ksyms";
 
 /// Find the externs: global/weak undefined symbols, described by an extern VAR or FUNC of the
@@ -204,10 +205,12 @@ pub(super) fn collect(elf: &ElfFile<'_>, btf: Option<&Btf>) -> Result<Externs, O
             let aligned = off
                 .checked_next_multiple_of((*align).max(1))
                 .and_then(|o| o.checked_add(*size).map(|end| (o, end)));
-            let Some((start, end)) = aligned.filter(|&(_, end)| end <= MAX_KCONFIG) else {
+            let Some((start, end)) = aligned.filter(|&(_, end)| end <= MAX_KCONFIG_SIZE) else {
                 return Err(ObjectError::ext(
                     &e.name,
-                    format!(".kconfig area would exceed {MAX_KCONFIG} bytes"),
+                    format!(
+                        "{size}-byte value makes the .kconfig area larger than {MAX_KCONFIG_SIZE} bytes"
+                    ),
                 ));
             };
             *offset = start;
@@ -307,4 +310,24 @@ fn ksym_kind(btf: &Btf, name: &str, id: u32) -> Result<ExternKind, ObjectError> 
     Ok(ExternKind::Ksym {
         type_id: target.id(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::object::{Object, ObjectError};
+
+    /// Found by fuzzing (`object` target): `externs.bpf.c` with the BTF array of
+    /// `char CONFIG_DEFAULT_HOSTNAME[16]` grown to 3,817,734,160 elements made the parser
+    /// allocate that many bytes of `.kconfig` area (out of memory) before anything checked.
+    #[test]
+    fn huge_kconfig_array_is_refused_before_allocating() {
+        let input = include_bytes!("../../tests/regressions/object-kconfig-huge-char-array.o");
+        match Object::parse(input) {
+            Err(ObjectError::Extern { name, problem }) => {
+                assert_eq!(name, "CONFIG_DEFAULT_HOSTNAME");
+                assert!(problem.contains("larger than 4194304 bytes"), "{problem}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -304,7 +304,26 @@ pub(super) fn collect(
             functions: indices,
         });
     }
+    reject_duplicate_programs(&out)?;
     Ok(out)
+}
+
+/// Entry programs are found by name (and pinned by it): two of the same name (a hostile
+/// object; a linked ELF cannot hold two global symbols alike) would make that ambiguous.
+fn reject_duplicate_programs(progs: &Progs) -> Result<(), ObjectError> {
+    let mut seen: HashMap<&str, &str> = HashMap::with_capacity(progs.programs.len());
+    for p in &progs.programs {
+        if let Some(first) = seen.insert(&p.name, &p.section_name) {
+            return Err(ObjectError::Program {
+                program: p.name.clone(),
+                problem: format!(
+                    "defined twice (in sections `{first}` and `{}`)",
+                    p.section_name
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The functions of one executable section, by offset. A section without FUNC symbols (old

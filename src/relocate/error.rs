@@ -34,8 +34,8 @@ pub enum RelocateError {
         insn: usize,
         /// The target section.
         target_section: String,
-        /// The target instruction.
-        target: usize,
+        /// The target instruction (negative: before the section's start).
+        target: i64,
     },
     /// A relocation on an instruction of the wrong kind.
     #[error("section `{section}`, instruction {insn}: relocation against `{symbol}` is on {found}, expected {expected}")]

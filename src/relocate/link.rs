@@ -199,7 +199,7 @@ impl Linker<'_> {
                     // its imm is already relative to the instruction's section position.
                     let t = sec_insn as i64 + insn.imm as i64 + 1;
                     if t < 0 {
-                        return Err(self.bad_target(&section.name, sec_insn, &section.name, 0));
+                        return Err(self.bad_target(&section.name, sec_insn, &section.name, t));
                     }
                     (f.section, t as usize)
                 }
@@ -213,7 +213,7 @@ impl Linker<'_> {
                         .get(target.0)
                         .map(|s| s.name.clone())
                         .unwrap_or_default();
-                    self.bad_target(&section.name, sec_insn, &tname, target.1)
+                    self.bad_target(&section.name, sec_insn, &tname, target.1 as i64)
                 })?;
             let callee_start = match self.placed.get(&callee) {
                 Some(s) => *s,
@@ -240,7 +240,7 @@ impl Linker<'_> {
         })
     }
 
-    fn bad_target(&self, section: &str, insn: usize, tsec: &str, target: usize) -> RelocateError {
+    fn bad_target(&self, section: &str, insn: usize, tsec: &str, target: i64) -> RelocateError {
         RelocateError::BadCallTarget {
             program: self.program.to_string(),
             section: section.to_string(),
