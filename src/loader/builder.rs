@@ -359,6 +359,7 @@ impl Loader {
             warnings.push(w);
         }
         let btf_fd = uploaded.fd;
+        let btf_funcs = uploaded.funcs;
         let maps = create_all(
             &obj,
             btf_fd.as_ref().map(|f| f.as_fd()),
@@ -449,6 +450,7 @@ impl Loader {
                         obj: &obj,
                         prog,
                         btf_fd: btf_fd.as_ref().map(|f| f.as_fd()),
+                        btf_funcs,
                         map_fd: &map_fd,
                         fd_array: &fd_array,
                         module_slot: &module_slot,
