@@ -422,7 +422,13 @@ impl Loader {
 
         let mut loaded_programs = Vec::new();
         let mut failures: Vec<ProgramLoadError> = Vec::new();
-        for rp in &relocated.programs {
+        // Each program's instructions and records are dropped as soon as it is loaded.
+        let Relocated {
+            programs: relocated_programs,
+            core: core_decisions,
+        } = relocated;
+        for rp in relocated_programs {
+            let rp = &rp;
             let prog = &obj.programs()[rp.program];
             let attach_type = programs::expected_attach_type(prog);
             let replace = self.replace.get(prog.name());
@@ -573,7 +579,7 @@ impl Loader {
             globals,
             btf_fd,
             failures,
-            core: relocated.core,
+            core: core_decisions,
             warnings,
             struct_ops: registered,
             arena,
