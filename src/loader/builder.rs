@@ -418,7 +418,10 @@ impl Loader {
             .zip(obj.data_sections())
             .find(|(m, d)| m.is_some() && super::maps::is_rodata(d))
             .and_then(|(m, _)| m.as_ref())
-            .filter(|_| features::has(Feature::ProgBindMap).unwrap_or(false));
+            .filter(|_| !features::testing::is_forced_missing(Feature::ProgBindMap));
+        // Binding is best effort (as with libbpf): tried without a probe, and given up after
+        // a kernel without BPF_PROG_BIND_MAP (5.10) refuses the command.
+        let mut bind_ok = true;
 
         let mut loaded_programs = Vec::new();
         let mut failures: Vec<ProgramLoadError> = Vec::new();
@@ -469,8 +472,10 @@ impl Loader {
             });
             match outcome {
                 Ok((fd, report)) => {
-                    if let Some(ro) = bind_rodata {
-                        let _ = syscall::prog_bind_map(fd.as_fd(), ro.as_fd());
+                    if let (Some(ro), true) = (bind_rodata, bind_ok) {
+                        if let Err(e) = syscall::prog_bind_map(fd.as_fd(), ro.as_fd()) {
+                            bind_ok = e.errno != nix::errno::Errno::EINVAL;
+                        }
                     }
                     let program =
                         Program::from_loaded(fd, prog.name(), prog.prog_type(), attach_type)
