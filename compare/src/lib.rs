@@ -19,6 +19,7 @@ pub mod bench;
 pub mod diff;
 pub mod heap;
 pub mod libbpf;
+pub mod load_once;
 pub mod oxbpf_side;
 pub mod summary;
 pub mod tracefs;

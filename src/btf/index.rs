@@ -193,47 +193,71 @@ pub(crate) struct NameIndex {
     mask: u32,
     heads: Vec<u32>,
     next: Vec<u32>,
-    entries: Vec<u32>,
+    /// `None`: the layer's own list of named non-FUNC types
+    /// ([`Btf::named_non_funcs`]), when every one of them was hashed (the usual case).
+    entries: Option<Vec<u32>>,
 }
 
 impl NameIndex {
     pub(crate) fn build(btf: &Btf, part: IndexPart) -> Self {
-        let offsets = btf.local_offsets();
         let types = btf.local_type_bytes();
         let strs = btf.local_strings();
         let str_base = btf.strings_start();
         let endian = btf.endian();
-        let func = BtfKind::Func as u32;
-        let mut entries = Vec::new();
-        let mut hashes = Vec::new();
-        for (i, &off) in offsets.iter().enumerate() {
-            let off = off as usize;
-            let is_func = (read_u32_checked(types, off + 4, endian) >> 24) & 0x1f == func;
-            if is_func != (part == IndexPart::Funcs) {
-                continue;
-            }
+        let hash_at = |off: usize| {
             let name_off = read_u32_checked(types, off, endian);
             if name_off == 0 {
-                continue;
-            }
-            let h = if name_off >= str_base {
+                None
+            } else if name_off >= str_base {
                 hash_essential_at(strs, (name_off - str_base) as usize)
             } else {
                 btf.string_bytes_at(name_off)
                     .ok()
                     .filter(|n| !n.is_empty())
                     .map(|n| hash(&n[..essential_name_len(n)]))
-            };
-            if let Some(h) = h {
-                entries.push(i as u32);
+            }
+        };
+        let cap = match part {
+            IndexPart::Types => btf.named_non_funcs().len(),
+            IndexPart::Funcs => 0,
+        };
+        let mut entries = Vec::with_capacity(cap);
+        let mut hashes = Vec::with_capacity(cap);
+        let mut add = |i: u32| {
+            if let Some(h) = btf
+                .local_offset(i as usize)
+                .and_then(|o| hash_at(o as usize))
+            {
+                entries.push(i);
                 hashes.push(h);
             }
+        };
+        match part {
+            // The parse listed them: no walk over every record.
+            IndexPart::Types => btf.named_non_funcs().iter().for_each(|&i| add(i)),
+            IndexPart::Funcs => {
+                let func = BtfKind::Func as u32;
+                for i in 0..btf.local_len() as u32 {
+                    let Some(off) = btf.local_offset(i as usize) else {
+                        break;
+                    };
+                    if (read_u32_checked(types, off as usize + 4, endian) >> 24) & 0x1f == func {
+                        add(i);
+                    }
+                }
+            }
         }
-        entries.shrink_to_fit();
-        let buckets = (entries.len() / 2).max(8).next_power_of_two();
+        let entries = if part == IndexPart::Types && entries.len() == btf.named_non_funcs().len() {
+            None
+        } else {
+            entries.shrink_to_fit();
+            Some(entries)
+        };
+        let n = hashes.len();
+        let buckets = (n / 2).max(8).next_power_of_two();
         let mask = (buckets - 1) as u32;
         let mut heads = vec![0u32; buckets];
-        let mut next = vec![0u32; entries.len()];
+        let mut next = vec![0u32; n];
         // Insert from the last entry so that each chain ends up in ascending id order.
         for (j, h) in hashes.iter().enumerate().rev() {
             if let (Some(head), Some(n)) = (heads.get_mut((h & mask) as usize), next.get_mut(j)) {
@@ -250,7 +274,10 @@ impl NameIndex {
     }
 
     pub(crate) fn heap_size(&self) -> usize {
-        (self.heads.capacity() + self.next.capacity() + self.entries.capacity()) * 4
+        (self.heads.capacity()
+            + self.next.capacity()
+            + self.entries.as_ref().map_or(0, Vec::capacity))
+            * 4
     }
 
     /// Call `f` for each type of `btf`'s own layer whose essential name is `ess`, in id order,
@@ -262,10 +289,11 @@ impl NameIndex {
             .copied()
             .unwrap_or(0);
         let first = btf.first_id();
+        let entries = self.entries.as_deref().unwrap_or(btf.named_non_funcs());
         while cur != 0 {
             let j = (cur - 1) as usize;
             cur = self.next.get(j).copied().unwrap_or(0);
-            let Some(&i) = self.entries.get(j) else {
+            let Some(&i) = entries.get(j) else {
                 continue;
             };
             let Ok(t) = btf.type_by_id(first + i) else {

@@ -12,7 +12,8 @@
 //!   [`Btf::type_align`], [`Btf::type_name`].
 //! - [`BtfExt`]: `.BTF.ext` func_info, line_info and CO-RE relocations per ELF section.
 //! - [`BtfBuilder`]: an owned, editable type list that emits little-endian BTF; the
-//!   [`sanitize`] and [`fixup_datasecs`] rewrites run on it before upload.
+//!   [`sanitize`] and [`fixup_datasecs`] rewrites run on it before upload. When nothing needs
+//!   sanitizing, [`fixup_raw`] does the DATASEC fix-up on a copy of the raw bytes instead.
 //! - [`dump_c`] writes a compilable `vmlinux.h`; [`dump_raw`] a bpftool-style listing.
 //! - [`decode_value`]/[`format_value`] show bytes through their type (map values, globals);
 //!   [`parse_value`] turns text into a variable's bytes.
@@ -27,6 +28,7 @@ mod index;
 mod kind;
 mod lookup;
 mod padding;
+mod raw_fixup;
 mod sanitize;
 mod strings;
 mod table;
@@ -46,6 +48,7 @@ pub use header::{Endian, Header, BTF_HEADER_LEN, BTF_MAGIC};
 pub use index::{essential_name, essential_name_len};
 pub use kind::{BtfKind, FuncLinkage, IntInfo, VarLinkage};
 pub use lookup::{MemberPath, MAX_RESOLVE_DEPTH, PTR_SIZE};
+pub use raw_fixup::fixup_raw;
 pub use sanitize::{
     fixup_datasecs, sanitize, set_func_linkage, DatasecLayout, MissingFeatures, VarSymbol,
 };

@@ -16,8 +16,9 @@ pub type BtfBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 /// Size of the common part of every type record (`name_off`, `info`, `size`/`type`).
 pub(crate) const TYPE_RECORD_LEN: usize = 12;
 
-/// Parsed BTF: the raw bytes, the offset of each type and (built on the first name lookup) an
-/// index by essential name. Types are decoded on demand by [`Btf::type_by_id`].
+/// Parsed BTF: the raw bytes, where each type's record starts (2 bytes per type for
+/// vmlinux, see [`Offsets`]) and (built on the first name lookup) an index by essential
+/// name. Types are decoded on demand by [`Btf::type_by_id`].
 ///
 /// `Btf` is `Send + Sync`; share one between many loads with `Arc<Btf>`. Split BTF (kernel
 /// module BTF) holds its base: type ids and string offsets continue after the base's.
@@ -25,7 +26,10 @@ pub struct Btf {
     data: BtfBytes,
     header: Header,
     /// Offset within the type section of each type this layer holds, by `id - first_id`.
-    offsets: Vec<u32>,
+    offsets: Offsets,
+    /// Local indices of the named types that are not FUNCs, in id order: what the name
+    /// index of [`IndexPart::Types`](super::index) chains, found by the parse's one walk.
+    named: Vec<u32>,
     /// Id of this layer's first type (1, or one past the base's last type).
     first_id: u32,
     /// First string offset that belongs to this layer (0, or the base's string end).
@@ -84,11 +88,12 @@ impl Btf {
         if str_base.checked_add(header.str_len).is_none() {
             return Err(BtfError::BadStringSection("string offsets overflow u32"));
         }
-        let offsets = scan_types(&bytes[header.type_range()], header.endian, first_id)?;
+        let (offsets, named) = scan_types(&bytes[header.type_range()], header.endian, first_id)?;
         Ok(Btf {
             data,
             header,
             offsets,
+            named,
             first_id,
             str_base,
             base,
@@ -147,7 +152,7 @@ impl Btf {
             .offsets
             .get((id - self.first_id) as usize)
             .ok_or_else(|| self.out_of_range(id))?;
-        Ok(Type::at(self, id, *off as usize))
+        Ok(Type::at(self, id, off as usize))
     }
 
     fn out_of_range(&self, id: u32) -> BtfError {
@@ -158,16 +163,19 @@ impl Btf {
     }
 
     /// All types from id 1 to [`Btf::last_id`] (the base's first for split BTF).
-    pub fn types(&self) -> impl Iterator<Item = Type<'_>> + '_ {
-        (1..=self.last_id()).filter_map(move |id| self.type_by_id(id).ok())
+    pub fn types(&self) -> Box<dyn Iterator<Item = Type<'_>> + '_> {
+        match &self.base {
+            Some(base) => Box::new(base.types().chain(self.local_types())),
+            None => Box::new(self.local_types()),
+        }
     }
 
-    /// The types this layer holds (for split BTF, without the base's).
+    /// The types this layer holds (for split BTF, without the base's), in id order.
     pub fn local_types(&self) -> impl Iterator<Item = Type<'_>> + '_ {
-        self.offsets
-            .iter()
-            .enumerate()
-            .map(move |(i, off)| Type::at(self, self.first_id + i as u32, *off as usize))
+        (0..self.offsets.len()).filter_map(move |i| {
+            let off = self.offsets.get(i)?;
+            Some(Type::at(self, self.first_id + i as u32, off as usize))
+        })
     }
 
     /// The string at `offset` (offsets below this layer's first string resolve in the base).
@@ -231,15 +239,26 @@ impl Btf {
             .unwrap_or_default()
     }
 
-    /// Offsets (within the type section) of this layer's types.
-    pub(crate) fn local_offsets(&self) -> &[u32] {
-        &self.offsets
+    /// Offset (within the type section) of this layer's type with local index `i`.
+    pub(crate) fn local_offset(&self, i: usize) -> Option<u32> {
+        self.offsets.get(i)
     }
 
-    /// Heap bytes this value keeps beyond the raw data (offsets and name index), for
-    /// accounting; the base is not counted.
+    /// Number of types this layer holds.
+    pub(crate) fn local_len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Local indices of this layer's named types other than FUNCs, in id order.
+    pub(crate) fn named_non_funcs(&self) -> &[u32] {
+        &self.named
+    }
+
+    /// Heap bytes this value keeps beyond the raw data (offsets, named-type list and name
+    /// index), for accounting; the base is not counted.
     pub fn heap_size(&self) -> usize {
-        self.offsets.capacity() * 4
+        self.offsets.heap_size()
+            + self.named.capacity() * 4
             + self.index.get().map_or(0, NameIndex::heap_size)
             + self.func_index.get().map_or(0, NameIndex::heap_size)
     }
@@ -265,28 +284,45 @@ const RECORD_SHAPE: [(u8, u8); 32] = {
 };
 
 /// Walk the type section once, checking each record fits and its kind is known, and return
-/// the offset of each record.
-fn scan_types(types: &[u8], endian: Endian, first_id: u32) -> Result<Vec<u32>, BtfError> {
+/// the offset of each record and the local indices of the named non-FUNC types.
+fn scan_types(
+    types: &[u8],
+    endian: Endian,
+    first_id: u32,
+) -> Result<(Offsets, Vec<u32>), BtfError> {
     match endian {
         Endian::Little => scan::<false>(types, first_id),
         Endian::Big => scan::<true>(types, first_id),
     }
 }
 
-fn scan<const BIG: bool>(types: &[u8], first_id: u32) -> Result<Vec<u32>, BtfError> {
-    // vmlinux averages ~28 bytes a record; guess a little high, then give back the rest.
-    let mut offsets = Vec::with_capacity(types.len() / 24 + 1);
+/// Raw kind of FUNC.
+const RAW_FUNC: u32 = 12;
+
+fn scan<const BIG: bool>(types: &[u8], first_id: u32) -> Result<(Offsets, Vec<u32>), BtfError> {
+    // vmlinux averages ~25 bytes a record; guess a little high, then give back the rest.
+    let guess = types.len() / 20 + 1;
+    let mut offsets = OffsetsBuilder::with_capacity(guess);
+    // About one record in eight is a named non-FUNC in vmlinux.
+    let mut named = Vec::with_capacity(guess / 6);
     let mut off = 0usize;
+    let mut i = 0u32;
     while off < types.len() {
-        let id = (offsets.len() as u32).saturating_add(first_id);
+        let id = i.saturating_add(first_id);
         let left = types.len() - off;
-        let Some(&[_, _, _, _, a, b, c, d]) = types.get(off..off + 8) else {
+        let Some(&[n0, n1, n2, n3, a, b, c, d]) = types.get(off..off + 8) else {
             return Err(truncated(id, off, TYPE_RECORD_LEN, left));
         };
-        let info = if BIG {
-            u32::from_be_bytes([a, b, c, d])
+        let (name_off, info) = if BIG {
+            (
+                u32::from_be_bytes([n0, n1, n2, n3]),
+                u32::from_be_bytes([a, b, c, d]),
+            )
         } else {
-            u32::from_le_bytes([a, b, c, d])
+            (
+                u32::from_le_bytes([n0, n1, n2, n3]),
+                u32::from_le_bytes([a, b, c, d]),
+            )
         };
         let raw_kind = (info >> 24) & 0x1f;
         let (fixed, per_entry) = RECORD_SHAPE[raw_kind as usize];
@@ -295,10 +331,130 @@ fn scan<const BIG: bool>(types: &[u8], first_id: u32) -> Result<Vec<u32>, BtfErr
             return Err(scan_error(id, off, raw_kind, need, left));
         }
         offsets.push(off as u32);
+        if name_off != 0 && raw_kind != RAW_FUNC {
+            named.push(i);
+        }
         off += need;
+        i += 1;
     }
-    offsets.shrink_to_fit();
-    Ok(offsets)
+    named.shrink_to_fit();
+    Ok((offsets.finish(), named))
+}
+
+/// Records per group of [`Offsets::Compact`].
+const GROUP: usize = 128;
+
+/// Where each record starts in the type section. vmlinux's ~127k records fit the compact
+/// form (2 bytes each plus 4 per group of 128, a quarter of a `u32` per record): no group of
+/// 128 consecutive records spans 64 KiB. A layer with one that does keeps a `u32` per record.
+enum Offsets {
+    /// `base[i / GROUP] + rel[i]`.
+    Compact { base: Vec<u32>, rel: Vec<u16> },
+    /// One offset per record.
+    Full(Vec<u32>),
+}
+
+impl Offsets {
+    #[inline]
+    fn get(&self, i: usize) -> Option<u32> {
+        match self {
+            Offsets::Compact { base, rel } => {
+                let r = *rel.get(i)?;
+                Some(base.get(i / GROUP)? + u32::from(r))
+            }
+            Offsets::Full(v) => v.get(i).copied(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Offsets::Compact { rel, .. } => rel.len(),
+            Offsets::Full(v) => v.len(),
+        }
+    }
+
+    fn heap_size(&self) -> usize {
+        match self {
+            Offsets::Compact { base, rel } => base.capacity() * 4 + rel.capacity() * 2,
+            Offsets::Full(v) => v.capacity() * 4,
+        }
+    }
+}
+
+/// Builds [`Offsets`], compact until a group would span 64 KiB.
+struct OffsetsBuilder {
+    base: Vec<u32>,
+    rel: Vec<u16>,
+    /// The current group's base offset.
+    group_base: u32,
+    full: Option<Vec<u32>>,
+}
+
+impl OffsetsBuilder {
+    fn with_capacity(n: usize) -> Self {
+        OffsetsBuilder {
+            base: Vec::with_capacity(n / GROUP + 1),
+            rel: Vec::with_capacity(n),
+            group_base: 0,
+            full: None,
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, off: u32) {
+        if self.full.is_none() {
+            let i = self.rel.len();
+            if i % GROUP == 0 {
+                self.base.push(off);
+                self.group_base = off;
+            }
+            // Offsets only grow, so `off - group_base` cannot wrap.
+            let r = off.wrapping_sub(self.group_base);
+            if r <= u32::from(u16::MAX) {
+                self.rel.push(r as u16);
+                return;
+            }
+        }
+        self.push_wide(off);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_wide(&mut self, off: u32) {
+        if let Some(full) = &mut self.full {
+            full.push(off);
+            return;
+        }
+        // A group spans 64 KiB: a u32 per record from here on.
+        let mut full: Vec<u32> = Vec::with_capacity(self.rel.capacity());
+        full.extend(
+            self.rel
+                .iter()
+                .enumerate()
+                .map(|(j, r)| self.base.get(j / GROUP).copied().unwrap_or(0) + u32::from(*r)),
+        );
+        full.push(off);
+        self.full = Some(full);
+        self.base = Vec::new();
+        self.rel = Vec::new();
+    }
+
+    fn finish(mut self) -> Offsets {
+        match self.full {
+            Some(mut v) => {
+                v.shrink_to_fit();
+                Offsets::Full(v)
+            }
+            None => {
+                self.rel.shrink_to_fit();
+                self.base.shrink_to_fit();
+                Offsets::Compact {
+                    base: self.base,
+                    rel: self.rel,
+                }
+            }
+        }
+    }
 }
 
 fn truncated(id: u32, offset: usize, need: usize, left: usize) -> BtfError {
@@ -329,6 +485,26 @@ fn scan_error(id: u32, offset: usize, raw_kind: u32, need: usize, left: usize) -
 mod tests {
     use super::super::kind::BtfKind;
     use super::*;
+
+    #[test]
+    fn offsets_fall_back_to_full_width() {
+        let mut b = OffsetsBuilder::with_capacity(4);
+        let offs: Vec<u32> = (0..300u32).map(|i| i * 600).collect();
+        for &o in &offs {
+            b.push(o);
+        }
+        let o = b.finish();
+        assert!(matches!(o, Offsets::Full(_)));
+        assert!((0..300).all(|i| o.get(i) == Some(offs[i])));
+        let mut b = OffsetsBuilder::with_capacity(4);
+        for &o in &offs[..200] {
+            b.push(o / 10);
+        }
+        let o = b.finish();
+        assert!(matches!(o, Offsets::Compact { .. }));
+        assert!((0..200).all(|i| o.get(i) == Some(offs[i] / 10)));
+        assert_eq!(o.get(200), None);
+    }
 
     #[test]
     fn record_shape_matches_kinds() {

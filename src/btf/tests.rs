@@ -430,7 +430,7 @@ fn malformed_input_is_a_typed_error() {
     assert!(matches!(Btf::parse(v), Err(BtfError::BadStringSection(_))));
     // vlen lie: the struct task (id 4) claims 200 members.
     let btf = Btf::parse(good.clone()).unwrap();
-    let off = 24 + btf.local_offsets()[3] as usize;
+    let off = 24 + btf.local_offset(3).unwrap() as usize;
     let mut v = good.clone();
     v[off + 4..off + 6].copy_from_slice(&200u16.to_le_bytes());
     match Btf::parse(v) {

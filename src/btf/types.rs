@@ -65,6 +65,11 @@ impl<'a> Type<'a> {
         }
     }
 
+    /// Offset of the record within its layer's type section.
+    pub(crate) fn record_offset(&self) -> usize {
+        self.off
+    }
+
     /// The type id.
     pub fn id(&self) -> u32 {
         self.id

@@ -9,8 +9,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use super::probe::{answer, ProbeError, PLAIN};
 use super::{has, Feature};
 use crate::btf::{
-    BtfBuilder, EnumValueDef, FuncLinkage, IntInfo, MissingFeatures, ParamDef, TypeBody, TypeDef,
-    VarLinkage, VarSecinfo,
+    Btf, BtfBuilder, BtfKind, EnumValueDef, FuncLinkage, IntInfo, MissingFeatures, ParamDef,
+    TypeBody, TypeDef, VarLinkage, VarSecinfo,
 };
 use crate::syscall::{btf_info_with, btf_load, BtfLoad, SyscallError};
 
@@ -204,6 +204,55 @@ pub fn missing_btf_features() -> Result<MissingFeatures, ProbeError> {
     Ok(MissingFeatures {
         func,
         global_func: func || lacks(Feature::BtfGlobalFunc)?,
+        datasec: lacks(Feature::BtfDatasec)?,
+        qmark_datasec: lacks(Feature::BtfQmarkDatasec)?,
+        float: lacks(Feature::BtfFloat)?,
+        decl_tag: lacks(Feature::BtfDeclTag)?,
+        type_tag: lacks(Feature::BtfTypeTag)?,
+        enum64: lacks(Feature::BtfEnum64)?,
+    })
+}
+
+/// Like [`missing_btf_features`], but probing only for the kinds `btf` uses: a kind the BTF
+/// does not hold needs no rewrite, so its probe (a `BPF_BTF_LOAD` round trip) is skipped and
+/// it reads as present.
+pub fn missing_btf_features_in(btf: &Btf) -> Result<MissingFeatures, ProbeError> {
+    let mut uses = [false; Feature::COUNT];
+    for t in btf.local_types() {
+        let f = match t.kind() {
+            BtfKind::Func if t.func_linkage() == Some(FuncLinkage::Global) => {
+                uses[Feature::BtfFunc as usize] = true;
+                Feature::BtfGlobalFunc
+            }
+            BtfKind::Func | BtfKind::FuncProto => Feature::BtfFunc,
+            BtfKind::Var => Feature::BtfDatasec,
+            BtfKind::Datasec => {
+                if t.name_bytes().is_ok_and(|n| n.starts_with(b"?")) {
+                    uses[Feature::BtfQmarkDatasec as usize] = true;
+                }
+                Feature::BtfDatasec
+            }
+            BtfKind::Float => Feature::BtfFloat,
+            BtfKind::DeclTag => Feature::BtfDeclTag,
+            BtfKind::TypeTag => Feature::BtfTypeTag,
+            BtfKind::Enum64 => Feature::BtfEnum64,
+            BtfKind::Enum if t.kflag() => Feature::BtfEnum64,
+            _ => continue,
+        };
+        uses[f as usize] = true;
+    }
+    let lacks = |f: Feature| -> Result<bool, ProbeError> {
+        if uses[f as usize] {
+            has(f).map(|yes| !yes)
+        } else {
+            Ok(false)
+        }
+    };
+    let func = lacks(Feature::BtfFunc)?;
+    Ok(MissingFeatures {
+        func,
+        global_func: (func && uses[Feature::BtfGlobalFunc as usize])
+            || lacks(Feature::BtfGlobalFunc)?,
         datasec: lacks(Feature::BtfDatasec)?,
         qmark_datasec: lacks(Feature::BtfQmarkDatasec)?,
         float: lacks(Feature::BtfFloat)?,

@@ -50,7 +50,7 @@ pub mod testing;
 
 use std::fmt;
 
-pub use btf::missing_btf_features;
+pub use btf::{missing_btf_features, missing_btf_features_in};
 pub use helpers::{helper, helpers, HelperSupport, NOISY_HELPERS};
 pub use kernel::{system, SystemSettings, SYSCALL_WRAPPER_PREFIX};
 pub use link::link_type;

@@ -77,6 +77,14 @@ pub fn is_forced_missing(feature: Feature) -> bool {
     mask & bit(feature) != 0
 }
 
+/// Whether any BTF feature ([`Feature::is_btf`]) is forced missing: the loader then sanitizes
+/// by the probes' answers instead of first offering the BTF as it is.
+pub fn any_btf_forced_missing() -> bool {
+    Feature::ALL
+        .iter()
+        .any(|f| f.is_btf() && is_forced_missing(*f))
+}
+
 /// Every feature currently forced missing.
 pub fn forced_missing() -> Vec<Feature> {
     Feature::ALL

@@ -359,6 +359,7 @@ impl Loader {
             warnings.push(w);
         }
         let btf_fd = uploaded.fd;
+        let btf_funcs = uploaded.funcs;
         let maps = create_all(
             &obj,
             btf_fd.as_ref().map(|f| f.as_fd()),
@@ -417,11 +418,20 @@ impl Loader {
             .zip(obj.data_sections())
             .find(|(m, d)| m.is_some() && super::maps::is_rodata(d))
             .and_then(|(m, _)| m.as_ref())
-            .filter(|_| features::has(Feature::ProgBindMap).unwrap_or(false));
+            .filter(|_| !features::testing::is_forced_missing(Feature::ProgBindMap));
+        // Binding is best effort (as with libbpf): tried without a probe, and given up after
+        // a kernel without BPF_PROG_BIND_MAP (5.10) refuses the command.
+        let mut bind_ok = true;
 
         let mut loaded_programs = Vec::new();
         let mut failures: Vec<ProgramLoadError> = Vec::new();
-        for rp in &relocated.programs {
+        // Each program's instructions and records are dropped as soon as it is loaded.
+        let Relocated {
+            programs: relocated_programs,
+            core: core_decisions,
+        } = relocated;
+        for rp in relocated_programs {
+            let rp = &rp;
             let prog = &obj.programs()[rp.program];
             let attach_type = programs::expected_attach_type(prog);
             let replace = self.replace.get(prog.name());
@@ -449,6 +459,7 @@ impl Loader {
                         obj: &obj,
                         prog,
                         btf_fd: btf_fd.as_ref().map(|f| f.as_fd()),
+                        btf_funcs,
                         map_fd: &map_fd,
                         fd_array: &fd_array,
                         module_slot: &module_slot,
@@ -461,8 +472,10 @@ impl Loader {
             });
             match outcome {
                 Ok((fd, report)) => {
-                    if let Some(ro) = bind_rodata {
-                        let _ = syscall::prog_bind_map(fd.as_fd(), ro.as_fd());
+                    if let (Some(ro), true) = (bind_rodata, bind_ok) {
+                        if let Err(e) = syscall::prog_bind_map(fd.as_fd(), ro.as_fd()) {
+                            bind_ok = e.errno != nix::errno::Errno::EINVAL;
+                        }
                     }
                     let program =
                         Program::from_loaded(fd, prog.name(), prog.prog_type(), attach_type)
@@ -571,7 +584,7 @@ impl Loader {
             globals,
             btf_fd,
             failures,
-            core: relocated.core,
+            core: core_decisions,
             warnings,
             struct_ops: registered,
             arena,

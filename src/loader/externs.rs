@@ -31,8 +31,13 @@ pub fn kernel_version_code(major: u32, minor: u32, patch: u32) -> u32 {
 
 /// The running kernel's version code as libbpf computes `LINUX_KERNEL_VERSION`: Ubuntu's
 /// `/proc/version_signature` and Debian's `uname -v` ("Debian 6.1.192-2") carry the real
-/// upstream patch level, which the release string may not.
+/// upstream patch level, which the release string may not. Read once per process.
 pub fn running_kernel_version() -> u32 {
+    static VERSION: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(read_kernel_version)
+}
+
+fn read_kernel_version() -> u32 {
     let parse3 = |s: &str| -> Option<(u32, u32, u32)> {
         let mut it = s
             .split(|c: char| !c.is_ascii_digit())

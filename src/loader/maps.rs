@@ -160,15 +160,27 @@ fn create_into(
         }
     }
 
-    // Probe only when some section would be mmapable.
-    let mmapable_ok = obj.data_sections().iter().any(|d| d.is_mmapable())
-        && features::has(Feature::ArrayMmap).unwrap_or(false);
+    // BPF_F_MMAPABLE is asked for without a probe (5.5 kernels and later take it); only a
+    // refusal asks the probe whether the kernel lacks it, and then the maps go without.
+    let mut mmapable_ok = !features::testing::is_forced_missing(Feature::ArrayMmap);
     for d in obj.data_sections() {
         if d.size() == 0 {
             out.data.push(None);
             continue;
         }
-        let map = create(&data_spec(d, btf_fd.is_some(), mmapable_ok), btf_fd)?;
+        let map = match create(&data_spec(d, btf_fd.is_some(), mmapable_ok), btf_fd) {
+            Ok(m) => m,
+            Err(e)
+                if mmapable_ok
+                    && d.is_mmapable()
+                    && !features::has(Feature::ArrayMmap).unwrap_or(true) =>
+            {
+                drop(e);
+                mmapable_ok = false;
+                create(&data_spec(d, btf_fd.is_some(), false), btf_fd)?
+            }
+            Err(e) => return Err(e),
+        };
         map.update(&0u32.to_ne_bytes(), d.bytes(), ElemFlags::ANY)?;
         if d.is_read_only() {
             map.freeze()?;

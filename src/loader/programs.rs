@@ -204,6 +204,8 @@ pub(crate) struct ProgInputs<'a> {
     pub obj: &'a Object,
     pub prog: &'a Program,
     pub btf_fd: Option<BorrowedFd<'a>>,
+    /// Whether the kernel knows BTF FUNCs, when the BTF upload showed it (else probed).
+    pub btf_funcs: Option<bool>,
     /// The fd of each map slot.
     pub map_fd: &'a dyn Fn(MapSlot) -> Option<BorrowedFd<'a>>,
     /// fd_array for module kfuncs (slot 0 unused) and each module's slot.
@@ -264,7 +266,11 @@ pub(crate) fn load(
     }
     // func_info/line_info only where the kernel knows BTF FUNCs (else they'd point at
     // sanitized types).
-    let with_ext = inp.btf_fd.is_some() && features::has(Feature::BtfFunc).unwrap_or(false);
+    let with_ext = inp.btf_fd.is_some()
+        && (!rp.func_info.is_empty() || !rp.line_info.is_empty())
+        && inp
+            .btf_funcs
+            .unwrap_or_else(|| features::has(Feature::BtfFunc).unwrap_or(false));
     let fi = func_info_bytes(&rp.func_info);
     let li = line_info_bytes(&rp.line_info);
     let expected = expected_attach_type(prog);

@@ -101,7 +101,8 @@ pub fn relocate(obj: &Object, opts: RelocateOptions<'_>) -> Result<Relocated, Re
         module_refs: Default::default(),
         core: vec![Vec::new(); obj.prog_sections().len()],
     };
-    let mut all_core = Vec::new();
+    // Sections with CO-RE decisions, in `.BTF.ext` order.
+    let mut core_sections = Vec::new();
 
     // 1. CO-RE.
     if let Some(ext) = obj.btf_ext() {
@@ -144,9 +145,9 @@ pub fn relocate(obj: &Object, opts: RelocateOptions<'_>) -> Result<Relocated, Re
             };
             let mut decisions =
                 r.relocate_section_where(&sec.name, &sec.records, &mut state.insns[sidx], keep)?;
-            all_core.extend(decisions.iter().cloned());
             decisions.sort_by_key(|d| d.insn);
             state.core[sidx] = decisions;
+            core_sections.push(sidx);
         }
     }
 
@@ -177,8 +178,13 @@ pub fn relocate(obj: &Object, opts: RelocateOptions<'_>) -> Result<Relocated, Re
             programs.push(link::link_program(obj, &state, p)?);
         }
     }
-    Ok(Relocated {
-        programs,
-        core: all_core,
-    })
+    // Every decision once, moved (not cloned) out of the sections, in record order.
+    let mut core = Vec::new();
+    for sidx in core_sections {
+        if let Some(mut d) = state.core.get_mut(sidx).map(std::mem::take) {
+            d.sort_by_key(|d| d.record);
+            core.append(&mut d);
+        }
+    }
+    Ok(Relocated { programs, core })
 }
