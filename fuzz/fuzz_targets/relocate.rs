@@ -42,6 +42,8 @@ fuzz_target!(|data: &[u8]| {
         targets,
         externs: &externs,
         programs,
+        // An arena object's globals sit at this offset in the arena (the loader's choice).
+        arena_data_offset: if mode & 4 == 4 { 1 << 32 } else { 0 },
     };
     if let Ok(out) = relocate(&obj, opts) {
         for p in &out.programs {
