@@ -42,12 +42,16 @@ outside=$(code_unsafe "${files[@]}" | cut -d: -f1 | grep -E "$library_outside" |
 echo "in the library outside src/syscall/ and the mmap'd buffers: $outside"
 [ "$outside" = 0 ] || bad=1
 
-echo "clippy: every unsafe block commented..."
-if ! cargo clippy --workspace --all-targets --quiet -- \
-    -D clippy::undocumented_unsafe_blocks -D clippy::missing_safety_doc \
-    -D unsafe_op_in_unsafe_fn 2>clippy-unsafe.log; then
-    grep -E '^(error|warning)' -A8 clippy-unsafe.log | head -80
-    bad=1
+if [ "${UNSAFE_AUDIT_CLIPPY:-1}" = 0 ]; then
+    echo "clippy's unsafe lints: left to the caller (UNSAFE_AUDIT_CLIPPY=0; .ci/run's clippy has them)"
+else
+    echo "clippy: every unsafe block commented..."
+    if ! cargo clippy --workspace --all-targets --quiet -- \
+        -D clippy::undocumented_unsafe_blocks -D clippy::missing_safety_doc \
+        -D unsafe_op_in_unsafe_fn 2>clippy-unsafe.log; then
+        grep -E '^(error|warning)' -A8 clippy-unsafe.log | head -80
+        bad=1
+    fi
 fi
 rm -f clippy-unsafe.log
 [ $bad = 0 ] && echo "unsafe audit: ok"
