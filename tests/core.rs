@@ -277,7 +277,7 @@ fn libbpf_makes_the_same_decisions() {
         .output()
         .is_err()
     {
-        eprintln!("SKIPPED: no bpftool");
+        eprintln!("SKIPPED libbpf_makes_the_same_decisions: no bpftool");
         return;
     }
     for name in ["kernel.clang14.o", "kernel.clang19.o", "many.clang19.o"] {

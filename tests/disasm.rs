@@ -190,18 +190,20 @@ fn maps_kfuncs_and_calls_through_hooks() {
     let vmlinux = match std::fs::read("/sys/kernel/btf/vmlinux") {
         Ok(b) => Btf::parse(b).unwrap(),
         Err(e) => {
-            eprintln!("SKIPPED: no vmlinux BTF: {e}");
+            eprintln!("SKIPPED maps_kfuncs_and_calls_through_hooks: no vmlinux BTF: {e}");
             return;
         }
     };
     if !kernel_at_least(6, 9) {
-        eprintln!("SKIPPED: may_goto and these kfuncs need Linux 6.9");
+        eprintln!(
+            "SKIPPED maps_kfuncs_and_calls_through_hooks: may_goto and these kfuncs need Linux 6.9"
+        );
         return;
     }
     let lock = vmlinux.id_by_name_kind("bpf_rcu_read_lock", BtfKind::Func);
     let unlock = vmlinux.id_by_name_kind("bpf_rcu_read_unlock", BtfKind::Func);
     let (Some(lock), Some(unlock)) = (lock, unlock) else {
-        eprintln!("SKIPPED: no bpf_rcu_read_lock kfunc in vmlinux BTF");
+        eprintln!("SKIPPED maps_kfuncs_and_calls_through_hooks: no bpf_rcu_read_lock kfunc in vmlinux BTF");
         return;
     };
     let map = map_create(&MapCreate {

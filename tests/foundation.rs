@@ -268,7 +268,7 @@ fn sysfs_btf_is_mapped() {
     let _serial = common::serial();
     let path = Path::new("/sys/kernel/btf/vmlinux");
     if !path.exists() {
-        eprintln!("SKIPPED: no {}", path.display());
+        eprintln!("SKIPPED sysfs_btf_is_mapped: no {}", path.display());
         return;
     }
     let before = common::fd_count();
@@ -648,7 +648,7 @@ fn tracepoint_through_perf_event_link_and_ioctl() {
             return;
         };
         let Some(id) = tracefs.event_id("syscalls/sys_enter_getppid") else {
-            eprintln!("SKIPPED: no syscalls/sys_enter_getppid tracepoint");
+            eprintln!("SKIPPED tracepoint_through_perf_event_link_and_ioctl: no syscalls/sys_enter_getppid tracepoint");
             return;
         };
         let map = array_map(8, "fnd_tp");
@@ -826,7 +826,7 @@ fn layouts_match_this_kernels_btf() {
     let raw = match output {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
         _ => {
-            eprintln!("SKIPPED: bpftool or /sys/kernel/btf/vmlinux unavailable");
+            eprintln!("SKIPPED layouts_match_this_kernels_btf: bpftool or /sys/kernel/btf/vmlinux unavailable");
             return;
         }
     };

@@ -365,7 +365,7 @@ fn netfilter_counts_until_the_link_drops() {
     }) {
         Ok(p) => p,
         Err((e, _)) => {
-            eprintln!("SKIPPED: no netfilter programs (6.4) here: {e}");
+            eprintln!("SKIPPED netfilter_counts_until_the_link_drops: no netfilter programs (6.4) here: {e}");
             return;
         }
     };

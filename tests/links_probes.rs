@@ -229,7 +229,7 @@ fn uprobe_multi_by_pattern() {
         insns: &insns,
         name: "umulti",
     }) else {
-        eprintln!("SKIPPED: this kernel has no uprobe_multi programs");
+        eprintln!("SKIPPED uprobe_multi_by_pattern: this kernel has no uprobe_multi programs");
         return;
     };
     if !probe::uprobe_multi_link() {
@@ -673,7 +673,7 @@ fn kprobe_multi_runs_or_is_refused_clearly() {
                 !has_multi,
                 "kprobe.multi links probed, but the load failed: {e}"
             );
-            eprintln!("SKIPPED: no kprobe.multi programs here (probed): {e}");
+            eprintln!("SKIPPED kprobe_multi_runs_or_is_refused_clearly: no kprobe.multi programs here (probed): {e}");
             return;
         }
     };

@@ -434,7 +434,7 @@ fn pinned_link_outlives_its_process_and_unpinning_detaches() {
     require_bpf!();
     assert!(ensure_tracefs());
     if !probe::perf_link() {
-        eprintln!("SKIPPED: perf links (5.15) are needed to pin a tracepoint link");
+        eprintln!("SKIPPED pinned_link_outlives_its_process_and_unpinning_detaches: perf links (5.15) are needed to pin a tracepoint link");
         return;
     }
     let fs = Bpffs::mount();

@@ -282,7 +282,9 @@ fn kfuncs_are_called_by_btf_id() {
         .id_by_name_kind("bpf_task_from_pid", oxbpf::btf::BtfKind::Func)
         .is_none()
     {
-        eprintln!("SKIPPED: this kernel's BTF has no kfunc bpf_task_from_pid");
+        eprintln!(
+            "SKIPPED kfuncs_are_called_by_btf_id: this kernel's BTF has no kfunc bpf_task_from_pid"
+        );
         return;
     }
     for path in fixture_pair("loader", "kfunc") {
@@ -365,7 +367,7 @@ fn third_party_objects_load_where_libbpf_does() {
     let _s = serial();
     let objects = third_party();
     if objects.is_empty() {
-        eprintln!("SKIPPED: no libxdp1/xdp-tests/cilium objects installed");
+        eprintln!("SKIPPED third_party_objects_load_where_libbpf_does: no libxdp1/xdp-tests/cilium objects installed");
         return;
     }
     let have_bpftool = Command::new("bpftool").arg("version").output().is_ok();
@@ -503,7 +505,7 @@ fn freplace_replaces_a_function_of_a_loaded_program() {
                 let p = e.program_error().expect("a program load error");
                 assert_eq!(p.source.errno, nix::errno::Errno::EPERM, "{e}");
                 assert!(e.to_string().contains("security policy"), "{e}");
-                eprintln!("SKIPPED: EXT programs refused here (EPERM): {e}");
+                eprintln!("SKIPPED freplace_replaces_a_function_of_a_loaded_program: EXT programs refused here (EPERM): {e}");
                 return;
             }
             Err(e) => panic!("{e}"),
@@ -584,7 +586,7 @@ fn struct_ops_register_run_and_unregister() {
         let err = Loader::new().load(Object::open(path).unwrap()).unwrap_err();
         assert!(err.to_string().contains("oxcc_link"), "{err}");
         eprintln!(
-            "SKIPPED: no struct_ops links on this kernel (probed; struct_ops_without_links_registers_at_load covers .struct_ops): {err}"
+            "SKIPPED struct_ops_register_run_and_unregister: no struct_ops links on this kernel (probed; struct_ops_without_links_registers_at_load covers .struct_ops): {err}"
         );
         return;
     }
@@ -652,7 +654,7 @@ fn arena_globals_live_in_the_arena() {
     require_bpf!();
     let _s = serial();
     if !oxbpf::features::map_type(oxbpf::syscall::MapType::ARENA).unwrap_or(false) {
-        eprintln!("SKIPPED: no arena maps on this kernel");
+        eprintln!("SKIPPED arena_globals_live_in_the_arena: no arena maps on this kernel");
         return;
     }
     let path = common::fixtures_dir().join("object/arena.clang19.o");

@@ -69,7 +69,7 @@ fn every_program_loads_and_core_resolves() {
 fn exec_event_arrives_with_core_read_facts() {
     require_bpf!();
     if !common::ensure_tracefs() {
-        eprintln!("SKIPPED: no tracefs");
+        eprintln!("SKIPPED exec_event_arrives_with_core_read_facts: no tracefs");
         return;
     }
     let _guard = serial();
@@ -128,7 +128,7 @@ fn libbpf_loads_it_too() {
         .output()
         .is_err()
     {
-        eprintln!("SKIPPED: no bpftool");
+        eprintln!("SKIPPED libbpf_loads_it_too: no bpftool");
         return;
     }
     let _guard = serial();
