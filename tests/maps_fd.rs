@@ -590,10 +590,11 @@ fn storage_map(t: MapType, name: &str) -> Option<Map> {
     }) {
         Ok(m) => Some(m),
         Err(e)
-            if matches!(errno(&e), Some(Errno::EINVAL | Errno::EOPNOTSUPP))
-                || e.syscall().is_some_and(|s| s.is_not_supported()) =>
+            if (matches!(errno(&e), Some(Errno::EINVAL | Errno::EOPNOTSUPP))
+                || e.syscall().is_some_and(|s| s.is_not_supported()))
+                && !oxbpf::features::map_type(t).unwrap_or(true) =>
         {
-            eprintln!("SKIPPED {t}: not supported by this kernel ({e})");
+            eprintln!("SKIPPED {t}: not supported by this kernel (probed: {e})");
             None
         }
         Err(e) => panic!("{t}: {e}"),
