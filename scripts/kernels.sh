@@ -12,7 +12,8 @@
 #   --vm-all                  the guest runs every binary, not only the kernel-dependent ones
 #   --vm-jobs N               test binaries run at once in the guest (default: its vCPUs, 2)
 #   --vm-cycles N             attach/detach cycles of the leak tests in the guest
-#                             (OXBPF_TEST_CYCLES; default 50; 0: the tests' own 1,000)
+#                             and soak cycles (OXBPF_TEST_CYCLES, OXBPF_SOAK_CYCLES;
+#                             default 50; 0: the tests' own defaults)
 #   --timeout SECS            per binary on the host (default 120); the guest gets 4x (TCG is slow)
 #   --vm-timeout SECS         whole guest run (default 600)
 #   --allow-vm-failures       report the guest's failures without failing
@@ -127,7 +128,7 @@ if [ $vm = 1 ]; then
     echo "  $(wc -l <"$vm_list") binaries, $vm_jobs at a time; skipped here:" \
         "$(cut -f1 "$list" | grep -vxF -f <(cut -f1 "$vm_list") | tr '\n' ' ')"
     vm_env=()
-    [ "$vm_cycles" = 0 ] || vm_env+=(--env "OXBPF_TEST_CYCLES=$vm_cycles")
+    [ "$vm_cycles" = 0 ] || vm_env+=(--env "OXBPF_TEST_CYCLES=$vm_cycles" --env "OXBPF_SOAK_CYCLES=$vm_cycles")
     vm_rc=0
     start=$(date +%s)
     "$VM_DIR/run.sh" --timeout "$vm_limit" "${vm_env[@]}" -- \
