@@ -1,10 +1,12 @@
-//! Attach + detach of a tracepoint program (`syscalls/sys_enter_getpid`): oxbpf's syscall
-//! layer vs libbpf-rs vs aya. Needs root.
+//! Attach + detach of a tracepoint program (`syscalls/sys_enter_getpid`): oxbpf's programs
+//! API and its syscall layer vs libbpf-rs vs aya. Needs root.
 //!
 //! Every side does per iteration what its attach API does: read the tracepoint id from
 //! tracefs, `perf_event_open` it (all processes, CPU 0, as libbpf and aya do), create a
 //! `BPF_LINK_CREATE` perf-event link, then detach (close the link and the perf event).
-//! - oxbpf: the program hand-assembled with `oxbpf::insn::asm`, loaded with
+//! - oxbpf programs API: `tests/fixtures/compare/attach.clang19.o` loaded by oxbpf's
+//!   `Loader`, `Program::attach_tracepoint`, the `Link` dropped.
+//! - oxbpf syscall layer: the program hand-assembled with `oxbpf::insn::asm`, loaded with
 //!   `syscall::prog_load`; `tracefs::event_id` + `perf_event_open` + `link_create`, dropped.
 //! - libbpf-rs: `tests/fixtures/compare/attach.clang19.o` loaded by libbpf,
 //!   `Program::attach_tracepoint`, the `Link` dropped.
@@ -13,8 +15,6 @@
 //! Before timing, each side's link is checked to count a `getpid`. The ratios come from paired
 //! rounds ([`Paired`]); criterion's runs give the absolute figures beside them.
 //!
-//! HOOK(oxbpf-programs): when `oxbpf::programs` lands, add a row for its tracepoint attach
-//! (from the section name) beside the syscall-layer one.
 //! fentry attach is not measured: this kernel refuses fentry loads (EPERM) for every loader.
 
 use std::hint::black_box;
@@ -26,6 +26,10 @@ use compare::summary::Table;
 use compare::tracefs;
 use libbpf_rs::{MapCore, MapFlags, ObjectBuilder, TracepointCategory};
 use oxbpf::insn::{asm, opcode::size, reg::*, Insn};
+use oxbpf::loader::Loader;
+use oxbpf::maps::Array;
+use oxbpf::object::Object;
+use oxbpf::programs::Program;
 use oxbpf::syscall::{self as ox, AttachType, LinkCreate, LinkTarget, MapFd, PerfEventAttr};
 
 const GROUP: &str = "tracepoint_attach_detach";
@@ -80,6 +84,12 @@ fn ox_attach(tracefs: &std::path::Path, prog: std::os::fd::BorrowedFd<'_>) {
     drop(perf);
 }
 
+/// Attach + detach through oxbpf's programs API.
+fn ox_api_attach(prog: &Program) {
+    let link = prog.attach_tracepoint(CATEGORY, EVENT).unwrap();
+    drop(black_box(link));
+}
+
 fn main() {
     if let Err(why) = compare::bpf_privileges() {
         eprintln!("SKIPPED attach: {why}");
@@ -124,6 +134,25 @@ fn main() {
         .unwrap();
         getpid();
         assert!(ox_hits(&map) > 0, "oxbpf's link counts getpid");
+    }
+
+    // oxbpf's loader and programs API, on the object libbpf and aya load.
+    let ox_loaded = Object::open(object())
+        .map_err(|e| e.to_string())
+        .and_then(|o| Loader::new().load(o).map_err(|e| e.to_string()))
+        .expect("oxbpf loads attach.clang19.o");
+    let ox_prog = ox_loaded
+        .program("count_getpid")
+        .expect("count_getpid")
+        .program();
+    {
+        let _link = ox_prog.attach_tracepoint(CATEGORY, EVENT).unwrap();
+        getpid();
+        let hits = Array::<u64, _>::new(ox_loaded.map("hits").expect("hits")).unwrap();
+        assert!(
+            hits.get(0).unwrap() > 0,
+            "oxbpf's attach_tracepoint link counts"
+        );
     }
 
     // libbpf-rs.
@@ -180,6 +209,7 @@ fn main() {
             .unwrap();
         Paired::new()
             .side("oxbpf", || ox_attach(&tracefs, prog.as_fd()))
+            .side("oxbpf-programs", || ox_api_attach(ox_prog))
             .side("libbpf-rs", move || {
                 let link = lb_prog
                     .attach_tracepoint(TracepointCategory::Syscalls, EVENT)
@@ -197,6 +227,7 @@ fn main() {
     {
         let mut g = c.benchmark_group(GROUP);
         g.bench_function("oxbpf", |b| b.iter(|| ox_attach(&tracefs, prog.as_fd())));
+        g.bench_function("oxbpf-programs", |b| b.iter(|| ox_api_attach(ox_prog)));
         g.bench_function("libbpf-rs", |b| {
             b.iter(|| {
                 let link = lb_prog
@@ -221,6 +252,18 @@ fn main() {
 
     let t = |id| m.get(id);
     let mut table = Table::new("attach");
+    table.ratio(
+        "tracepoint attach + detach: oxbpf (programs API) / libbpf-rs",
+        ratio(t("oxbpf-programs"), t("libbpf-rs")),
+        None,
+        "`Program::attach_tracepoint`, `Link` dropped; same object as libbpf-rs and aya",
+    );
+    table.ratio(
+        "tracepoint attach + detach: oxbpf (programs API) / aya",
+        ratio(t("oxbpf-programs"), t("aya")),
+        None,
+        "",
+    );
     table.ratio(
         "tracepoint attach + detach: oxbpf (syscall layer) / libbpf-rs",
         ratio(t("oxbpf"), t("libbpf-rs")),

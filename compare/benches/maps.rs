@@ -1,16 +1,16 @@
-//! HASH map (u32 → u64, 10k entries) lookup and update, per element and batched: oxbpf vs a
-//! bare `bpf(2)` loop vs libbpf-rs vs aya. Needs root.
+//! HASH map (u32 → u64, 10k entries) lookup and update, per element and batched: oxbpf (its
+//! syscall layer and its typed `maps::HashMap`) vs a bare `bpf(2)` loop vs libbpf-rs vs aya.
+//! Needs root.
 //!
 //! Each side creates its own map through its own API and keeps it full; an iteration touches
 //! all 10k keys (criterion reports time per element via `Throughput::Elements`). Per element:
-//! oxbpf `syscall::map_{lookup,update}_elem`, libbpf-rs `MapHandle::{lookup_into,update}`
-//! (the non-allocating lookup), aya `HashMap::{get,insert}`, bare: the same attribute struct
-//! filled in a loop and `libc::syscall(SYS_bpf, ...)`. Batched: `BPF_MAP_{LOOKUP,UPDATE}_BATCH`
-//! over all keys (aya has no batch operations). The ratios come from paired rounds
-//! ([`Paired`]); criterion's runs give the absolute figures beside them.
-//!
-//! HOOK(oxbpf-maps): when the typed `oxbpf::maps` API lands, add its `HashMap` rows beside
-//! `oxbpf` (per element and batched) and compare them with `bare` too.
+//! oxbpf `syscall::map_{lookup,update}_elem` and `maps::HashMap::<u32, u64>::{get,insert}`,
+//! libbpf-rs `MapHandle::{lookup_into,update}` (the non-allocating lookup), aya
+//! `HashMap::{get,insert}`, bare: the same attribute struct filled in a loop and
+//! `libc::syscall(SYS_bpf, ...)`. Batched: `BPF_MAP_{LOOKUP,UPDATE}_BATCH` over all keys
+//! (oxbpf's typed map through `HashMap::{get_batch,insert_batch}`; aya has no batch
+//! operations). The ratios come from paired rounds ([`Paired`]); criterion's runs give the
+//! absolute figures beside them.
 
 use std::hint::black_box;
 use std::os::fd::{AsFd, AsRawFd};
@@ -19,6 +19,7 @@ use compare::bench::{ratio, rounds, Paired};
 use compare::summary::{Table, Target};
 use criterion::Throughput;
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType as LibbpfMapType};
+use oxbpf::maps::{BatchCursor, HashMap as OxHash, MapSpec};
 use oxbpf::syscall::{self as ox, BatchStatus, ElemFlags, MapCreate, MapFd, MapType};
 
 const N: u32 = 10_000;
@@ -206,6 +207,42 @@ fn ox_lookup_batch(map: &MapFd, keys: &mut [u8], values: &mut [u8]) -> u32 {
     }
 }
 
+fn typed_update_all(map: &OxHash<u32, u64>, keys: &[u32], values: &[u64]) {
+    for (k, v) in keys.iter().zip(values) {
+        map.insert(k, v, ElemFlags::ANY).unwrap();
+    }
+}
+
+fn typed_lookup_all(map: &OxHash<u32, u64>, keys: &[u32]) -> u64 {
+    let mut sum = 0u64;
+    for k in keys {
+        sum = sum.wrapping_add(map.get(k).unwrap().expect("key present"));
+    }
+    sum
+}
+
+fn typed_update_batch(map: &OxHash<u32, u64>, keys: &[u32], values: &[u64]) {
+    assert_eq!(
+        map.insert_batch(keys, values, ElemFlags::ANY).unwrap(),
+        N as usize
+    );
+}
+
+fn typed_lookup_batch(map: &OxHash<u32, u64>, keys: &mut [u32], values: &mut [u64]) -> usize {
+    let mut cursor = BatchCursor::new();
+    let mut total = 0;
+    while !cursor.is_done() {
+        let got = map
+            .get_batch(&mut cursor, &mut keys[total..], &mut values[total..])
+            .unwrap();
+        if got == 0 {
+            break;
+        }
+        total += got;
+    }
+    total
+}
+
 fn libbpf_update_all(map: &MapHandle, keys: &[u32], values: &[u64]) {
     for (k, v) in keys.iter().zip(values) {
         map.update(&k.to_ne_bytes(), &v.to_ne_bytes(), MapFlags::ANY)
@@ -269,6 +306,16 @@ fn main() {
         ..Default::default()
     })
     .unwrap();
+    let typed = OxHash::<u32, u64>::new(
+        MapSpec::new(MapType::HASH)
+            .name("cmp_typed")
+            .key::<u32>()
+            .value::<u64>()
+            .max_entries(N)
+            .create()
+            .unwrap(),
+    )
+    .unwrap();
     let opts = libbpf_sys::bpf_map_create_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as _,
         ..Default::default()
@@ -280,10 +327,12 @@ fn main() {
     // Fill each, and check each reads back what it wrote.
     bare_update_all(bare_fd, &keys, &values);
     ox_update_all(&ox_map, &keys, &values);
+    typed_update_all(&typed, &keys, &values);
     libbpf_update_all(&lb_map, &keys, &values);
     aya_update_all(&mut aya_map, &keys, &values);
     assert_eq!(bare_lookup_all(bare_fd, &keys), expected);
     assert_eq!(ox_lookup_all(&ox_map, &keys), expected);
+    assert_eq!(typed_lookup_all(&typed, &keys), expected);
     assert_eq!(libbpf_lookup_all(&lb_map, &keys), expected);
     assert_eq!(aya_lookup_all(&aya_map, &keys), expected);
     let (key_bytes, value_bytes) = (as_bytes(&keys).to_vec(), as_bytes(&values).to_vec());
@@ -292,6 +341,9 @@ fn main() {
     assert_eq!(vb.iter().sum::<u64>(), expected);
     let (mut okb, mut ovb) = (vec![0u8; N as usize * 4], vec![0u8; N as usize * 8]);
     assert_eq!(ox_lookup_batch(&ox_map, &mut okb, &mut ovb), N);
+    let (mut tkb, mut tvb) = (vec![0u32; N as usize], vec![0u64; N as usize]);
+    assert_eq!(typed_lookup_batch(&typed, &mut tkb, &mut tvb), N as usize);
+    assert_eq!(tvb.iter().sum::<u64>(), expected);
     assert_eq!(
         lb_map
             .lookup_batch(N, MapFlags::ANY, MapFlags::ANY)
@@ -305,6 +357,7 @@ fn main() {
     let update = Paired::new()
         .side("bare", || bare_update_all(bare_fd, &keys, &values))
         .side("oxbpf", || ox_update_all(&ox_map, &keys, &values))
+        .side("oxbpf-hashmap", || typed_update_all(&typed, &keys, &values))
         .side("libbpf-rs", || libbpf_update_all(&lb_map, &keys, &values))
         .side("aya", || aya_update_all(&mut aya_map, &keys, &values))
         .run(r);
@@ -314,6 +367,9 @@ fn main() {
         })
         .side("oxbpf", || {
             black_box(ox_lookup_all(&ox_map, &keys));
+        })
+        .side("oxbpf-hashmap", || {
+            black_box(typed_lookup_all(&typed, &keys));
         })
         .side("libbpf-rs", || {
             black_box(libbpf_lookup_all(&lb_map, &keys));
@@ -327,6 +383,9 @@ fn main() {
         .side("oxbpf", || {
             ox_update_batch(&ox_map, &key_bytes, &value_bytes)
         })
+        .side("oxbpf-hashmap", || {
+            typed_update_batch(&typed, &keys, &values)
+        })
         .side("libbpf-rs", || {
             lb_map
                 .update_batch(&key_bytes, &value_bytes, N, MapFlags::ANY, MapFlags::ANY)
@@ -335,13 +394,17 @@ fn main() {
         .run(r);
     let lookup_batch = {
         let (kb, vb, okb, ovb) = (&mut kb, &mut vb, &mut okb, &mut ovb);
-        let ox_map = &ox_map;
+        let (tkb, tvb) = (&mut tkb, &mut tvb);
+        let (ox_map, typed) = (&ox_map, &typed);
         Paired::new()
             .side("bare", move || {
                 black_box(bare_lookup_batch(bare_fd, kb, vb));
             })
             .side("oxbpf", move || {
                 black_box(ox_lookup_batch(ox_map, okb, ovb));
+            })
+            .side("oxbpf-hashmap", move || {
+                black_box(typed_lookup_batch(typed, tkb, tvb));
             })
             .side("libbpf-rs", || {
                 let n = lb_map
@@ -364,6 +427,9 @@ fn main() {
         g.bench_function("oxbpf", |b| {
             b.iter(|| ox_update_all(&ox_map, &keys, &values))
         });
+        g.bench_function("oxbpf-hashmap", |b| {
+            b.iter(|| typed_update_all(&typed, &keys, &values))
+        });
         g.bench_function("libbpf-rs", |b| {
             b.iter(|| libbpf_update_all(&lb_map, &keys, &values))
         });
@@ -380,6 +446,9 @@ fn main() {
         });
         g.bench_function("oxbpf", |b| {
             b.iter(|| black_box(ox_lookup_all(&ox_map, &keys)))
+        });
+        g.bench_function("oxbpf-hashmap", |b| {
+            b.iter(|| black_box(typed_lookup_all(&typed, &keys)))
         });
         g.bench_function("libbpf-rs", |b| {
             b.iter(|| black_box(libbpf_lookup_all(&lb_map, &keys)))
@@ -398,6 +467,9 @@ fn main() {
         g.bench_function("oxbpf", |b| {
             b.iter(|| ox_update_batch(&ox_map, &key_bytes, &value_bytes))
         });
+        g.bench_function("oxbpf-hashmap", |b| {
+            b.iter(|| typed_update_batch(&typed, &keys, &values))
+        });
         g.bench_function("libbpf-rs", |b| {
             b.iter(|| {
                 lb_map
@@ -415,6 +487,9 @@ fn main() {
         });
         g.bench_function("oxbpf", |b| {
             b.iter(|| black_box(ox_lookup_batch(&ox_map, &mut okb, &mut ovb)))
+        });
+        g.bench_function("oxbpf-hashmap", |b| {
+            b.iter(|| black_box(typed_lookup_batch(&typed, &mut tkb, &mut tvb)))
         });
         g.bench_function("libbpf-rs", |b| {
             b.iter(|| {
@@ -440,52 +515,72 @@ fn main() {
         _ => lookup_batch.get(id),
     };
     let mut table = Table::new("maps");
+    let sides = [
+        ("oxbpf", "oxbpf (syscall layer)"),
+        ("oxbpf-hashmap", "oxbpf HashMap"),
+    ];
     for (g, what) in [("hash_update", "update"), ("hash_lookup", "lookup")] {
-        table.ratio(
-            &format!("HASH {what} per element: oxbpf / bare bpf(2) loop"),
-            ratio(t(g, "oxbpf"), t(g, "bare")),
-            Some(Target::AtMost(1.10)),
-            "10k keys per call; medians of paired rounds",
-        );
-        table.ratio(
-            &format!("HASH {what} per element: oxbpf / libbpf-rs"),
-            ratio(t(g, "oxbpf"), t(g, "libbpf-rs")),
-            None,
-            "",
-        );
-        table.ratio(
-            &format!("HASH {what} per element: oxbpf / aya"),
-            ratio(t(g, "oxbpf"), t(g, "aya")),
-            None,
-            "",
-        );
+        for (i, (id, label)) in sides.into_iter().enumerate() {
+            table.ratio(
+                &format!("HASH {what} per element: {label} / bare bpf(2) loop"),
+                ratio(t(g, id), t(g, "bare")),
+                Some(Target::AtMost(1.10)),
+                match (i, what) {
+                    (0, _) => "10k keys per call; medians of paired rounds",
+                    (_, "update") => "`HashMap::<u32, u64>::insert`",
+                    _ => "`HashMap::<u32, u64>::get`",
+                },
+            );
+            table.ratio(
+                &format!("HASH {what} per element: {label} / libbpf-rs"),
+                ratio(t(g, id), t(g, "libbpf-rs")),
+                None,
+                "",
+            );
+            table.ratio(
+                &format!("HASH {what} per element: {label} / aya"),
+                ratio(t(g, id), t(g, "aya")),
+                None,
+                "",
+            );
+        }
     }
     for (g, single, what) in [
         ("hash_update_batch", "hash_update", "update"),
         ("hash_lookup_batch", "hash_lookup", "lookup"),
     ] {
-        table.ratio(
-            &format!("HASH {what} batched: oxbpf / bare bpf(2)"),
-            ratio(t(g, "oxbpf"), t(g, "bare")),
-            Some(Target::AtMost(1.10)),
-            "one batch of 10k",
-        );
-        table.ratio(
-            &format!("HASH {what} batched: oxbpf / libbpf-rs"),
-            ratio(t(g, "oxbpf"), t(g, "libbpf-rs")),
-            None,
-            if what == "lookup" {
-                "libbpf-rs's iterator yields a Vec pair per element"
-            } else {
-                ""
-            },
-        );
-        table.ratio(
-            &format!("HASH {what}: oxbpf batch speed-up over per element"),
-            ratio(t(single, "oxbpf"), t(g, "oxbpf")),
-            Some(Target::AtLeast(5.0)),
-            "aya has no batch operations",
-        );
+        for (i, (id, label)) in sides.into_iter().enumerate() {
+            table.ratio(
+                &format!("HASH {what} batched: {label} / bare bpf(2)"),
+                ratio(t(g, id), t(g, "bare")),
+                Some(Target::AtMost(1.10)),
+                match (i, what) {
+                    (0, _) => "one batch of 10k",
+                    (_, "update") => "`HashMap::insert_batch`",
+                    _ => "`HashMap::get_batch` with a `BatchCursor`",
+                },
+            );
+            table.ratio(
+                &format!("HASH {what} batched: {label} / libbpf-rs"),
+                ratio(t(g, id), t(g, "libbpf-rs")),
+                None,
+                if what == "lookup" && i == 0 {
+                    "libbpf-rs's iterator yields a Vec pair per element"
+                } else {
+                    ""
+                },
+            );
+            table.ratio(
+                &format!("HASH {what}: {label} batch speed-up over per element"),
+                ratio(t(single, id), t(g, id)),
+                Some(Target::AtLeast(5.0)),
+                if i == 0 {
+                    "aya has no batch operations"
+                } else {
+                    ""
+                },
+            );
+        }
     }
     table.print_and_save();
     c.final_summary();

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use oxbpf::insn::{opcode::pseudo, Insn};
+use oxbpf::insn::{opcode::pseudo, Disassembler, Insn};
 
 /// One program's final instructions as a loader would hand them to the kernel.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -135,15 +135,14 @@ impl Comparison {
     }
 }
 
-/// Describes instruction `index` of `insns` for a difference report.
-///
-/// HOOK(disasm): when `oxbpf::insn::disasm` lands, prefix the raw fields with
-/// `Disassembler::new().text(insns, index)` (verifier syntax); raw fields stay, since two
-/// instructions can disassemble alike and still differ.
+/// Describes instruction `index` of `insns` for a difference report: the verifier's syntax
+/// (`Disassembler::text`), then the raw fields, since two instructions can disassemble alike
+/// and still differ.
 pub fn describe(insns: &[Insn], index: usize) -> Option<String> {
     let i = insns.get(index)?;
     let mut s = format!(
-        "code={:#04x} dst=r{} src={} off={} imm={:#x}",
+        "{} [code={:#04x} dst=r{} src={} off={} imm={:#x}",
+        Disassembler::new().text(insns, index),
         i.code,
         i.dst(),
         i.src(),
@@ -155,6 +154,7 @@ pub fn describe(insns: &[Insn], index: usize) -> Option<String> {
             s.push_str(&format!(" (imm64={:#x})", i.imm64(next)));
         }
     }
+    s.push(']');
     Some(s)
 }
 
@@ -352,6 +352,14 @@ mod tests {
         ));
         let text = c.to_string();
         assert!(text.contains("p #2:") && text.contains("imm=0x1"), "{text}");
+    }
+
+    #[test]
+    fn describe_gives_verifier_syntax_and_raw_fields() {
+        let insns = [asm::mov64_imm(R1, 7), asm::exit()];
+        let d = describe(&insns, 0).unwrap();
+        assert!(d.starts_with("r1 = 7 [code=0xb7 dst=r1"), "{d}");
+        assert_eq!(describe(&insns, 2), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! - [`libbpf`]: libbpf's preparation of an object (open with a target BTF, relocate, create
 //!   maps, no program load) and each program's final instructions;
 //! - [`diff`]: the differential comparison of two such instruction streams, modulo map fds;
-//! - [`oxbpf_side`]: the hook where oxbpf's relocator produces the same streams;
+//! - [`oxbpf_side`]: oxbpf's loader preparing the same streams;
 //! - [`heap`], [`tracefs`], [`bench`], [`summary`]: what the benchmarks under `benches/`
 //!   and the `load_once`/`report` binaries share.
 //!

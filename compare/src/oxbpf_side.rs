@@ -13,14 +13,7 @@ use crate::diff::RelocatedProgram;
 
 /// oxbpf's final instructions for every program of `object` against `target_btf`
 /// (`None`: the running kernel's BTF), map references named as the object spells them.
-pub fn relocate(
-    object: &Path,
-    target_btf: Option<&Path>,
-) -> Option<Result<Vec<RelocatedProgram>, String>> {
-    Some(run(object, target_btf))
-}
-
-fn run(object: &Path, target_btf: Option<&Path>) -> Result<Vec<RelocatedProgram>, String> {
+pub fn relocate(object: &Path, target_btf: Option<&Path>) -> Result<Vec<RelocatedProgram>, String> {
     let mut obj = Object::open(object).map_err(|e| e.to_string())?;
     let mut loader = Loader::new();
     if let Some(t) = target_btf {

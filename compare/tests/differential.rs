@@ -1,9 +1,8 @@
 //! The differential check (issue 4, item 5): every committed object (`tests/fixtures/**/*.o`,
 //! `cli/bpf/*.o`) and libxdp's objects (`/usr/lib/x86_64-linux-gnu/bpf/*.o`, when the
 //! package is installed) prepared by libbpf against the same target BTF; each program's final
-//! instructions compared with oxbpf's, modulo map fds, once oxbpf's side is wired
-//! (`compare::oxbpf_side::relocate`, HOOK(oxbpf-relocate)). Needs root: libbpf's preparation
-//! creates the maps.
+//! instructions compared with oxbpf's (`compare::oxbpf_side::relocate`), modulo map fds.
+//! Needs root: libbpf's preparation creates the maps.
 //!
 //! Conventions, from the fixture sources (`<name>.bpf.c` beside `<name>[.VARIANT].clangN.o`):
 //! - a line `// oxbpf-libbpf-refuses: TEXT` says libbpf must fail to prepare every build of the
@@ -140,7 +139,6 @@ fn libbpf_prepares_every_object_and_oxbpf_matches_it() {
     eprintln!("libbpf {} (vendored by libbpf-sys)", libbpf::version());
     let before = fd_count();
     let mut failures = Vec::new();
-    let mut oxbpf_wired = false;
     let runs: Vec<(&PathBuf, PathBuf)> = objects
         .iter()
         .flat_map(|o| targets(o).into_iter().map(move |t| (o, t)))
@@ -205,27 +203,15 @@ fn libbpf_prepares_every_object_and_oxbpf_matches_it() {
             }
         }
 
-        // HOOK(oxbpf-relocate): oxbpf's side, compared once `oxbpf_side::relocate` is wired.
         match oxbpf_side::relocate(obj, Some(&target)) {
-            None => {}
-            Some(Err(e)) => {
-                oxbpf_wired = true;
-                failures.push(format!("{}: oxbpf failed: {e}", obj.display()));
-            }
-            Some(Ok(ours)) => {
-                oxbpf_wired = true;
+            Err(e) => failures.push(format!("{}: oxbpf failed: {e}", obj.display())),
+            Ok(ours) => {
                 let c: Comparison = compare("libbpf", &prepared.programs, "oxbpf", &ours);
                 if !c.is_identical() {
                     failures.push(format!("{}: {c}", obj.display()));
                 }
             }
         }
-    }
-    if !oxbpf_wired {
-        eprintln!(
-            "NOTE: oxbpf's side is not wired yet (compare::oxbpf_side::relocate); \
-             only libbpf's side was checked"
-        );
     }
     assert_eq!(fd_count(), before, "libbpf's objects closed every fd");
     assert!(
