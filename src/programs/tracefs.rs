@@ -9,26 +9,22 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::link::DynamicEvent;
 
 /// The tracefs mount to use: `/sys/kernel/tracing`, `/sys/kernel/debug/tracing`, or any
-/// other tracefs mount of this process, whichever has an `events` directory first.
+/// other tracefs mount of this process, whichever has an `events` directory first. The mount
+/// table is read only when neither standard path has one (attaches stay cheap).
 pub fn tracefs_root() -> Option<PathBuf> {
-    let mut candidates = vec![
-        PathBuf::from("/sys/kernel/tracing"),
-        PathBuf::from("/sys/kernel/debug/tracing"),
-    ];
-    if let Ok(mounts) = fs::read_to_string("/proc/self/mounts") {
-        for line in mounts.lines() {
-            let mut fields = line.split_whitespace();
-            let (Some(_dev), Some(dir), Some(fstype)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            if fstype == "tracefs" {
-                candidates.push(PathBuf::from(unescape_mount_path(dir)));
-            }
-        }
+    let standard = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"].map(PathBuf::from);
+    if let Some(p) = standard.iter().find(|p| p.join("events").is_dir()) {
+        return Some(p.clone());
     }
-    candidates.into_iter().find(|p| p.join("events").is_dir())
+    let mounts = fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let (_dev, dir, fstype) = (fields.next()?, fields.next()?, fields.next()?);
+            (fstype == "tracefs").then(|| PathBuf::from(unescape_mount_path(dir)))
+        })
+        .find(|p| p.join("events").is_dir())
 }
 
 /// `/proc/mounts` escapes spaces, tabs, newlines and backslashes as octal.
