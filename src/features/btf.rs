@@ -199,18 +199,7 @@ pub(crate) fn module_btf() -> Result<bool, ProbeError> {
 ///
 /// A missing FUNC implies missing global FUNC linkage.
 pub fn missing_btf_features() -> Result<MissingFeatures, ProbeError> {
-    let lacks = |f: Feature| has(f).map(|yes| !yes);
-    let func = lacks(Feature::BtfFunc)?;
-    Ok(MissingFeatures {
-        func,
-        global_func: func || lacks(Feature::BtfGlobalFunc)?,
-        datasec: lacks(Feature::BtfDatasec)?,
-        qmark_datasec: lacks(Feature::BtfQmarkDatasec)?,
-        float: lacks(Feature::BtfFloat)?,
-        decl_tag: lacks(Feature::BtfDeclTag)?,
-        type_tag: lacks(Feature::BtfTypeTag)?,
-        enum64: lacks(Feature::BtfEnum64)?,
-    })
+    missing_among(&[true; Feature::COUNT])
 }
 
 /// Like [`missing_btf_features`], but probing only for the kinds `btf` uses: a kind the BTF
@@ -241,6 +230,13 @@ pub fn missing_btf_features_in(btf: &Btf) -> Result<MissingFeatures, ProbeError>
         };
         uses[f as usize] = true;
     }
+    missing_among(&uses)
+}
+
+/// What the kernel lacks among the BTF features marked in `uses` (indexed by [`Feature`]);
+/// the others read as present, unprobed. A missing FUNC implies missing global FUNC linkage
+/// when global functions are used.
+fn missing_among(uses: &[bool; Feature::COUNT]) -> Result<MissingFeatures, ProbeError> {
     let lacks = |f: Feature| -> Result<bool, ProbeError> {
         if uses[f as usize] {
             has(f).map(|yes| !yes)
