@@ -358,6 +358,8 @@ fn env_switch_child() {
 #[test]
 fn env_switch_is_read_once() {
     require_bpf!();
+    // The child's pipes would skew the fd count of the serial tests.
+    let _g = common::serial();
     run_child(
         "env_switch_child",
         &[(testing::ENV_VAR, "btf_float, ringbuf,not_a_feature")],
@@ -388,5 +390,7 @@ fn permission_child() {
 #[test]
 fn permission_errors_are_not_cached() {
     require_bpf!();
+    // The child's pipes would skew the fd count of the serial tests.
+    let _g = common::serial();
     run_child("permission_child", &[]);
 }

@@ -145,6 +145,8 @@ fn core_fixtures_pass_through_the_loader() {
 #[test]
 fn unguarded_core_failure_names_the_access_path() {
     require_bpf!();
+    // Serial like the others: its fds would skew their fd counts.
+    let _s = serial();
     for path in fixture_pair("core", "poisoned") {
         let err = Loader::new()
             .load(Object::open(&path).unwrap())
