@@ -49,12 +49,7 @@ pub(crate) fn upload(obj: &Object) -> Uploaded {
     let Some(btf) = obj.btf() else {
         return Uploaded::default();
     };
-    let hidden: Vec<&str> = obj
-        .functions()
-        .iter()
-        .filter(|f| f.hidden)
-        .map(|f| f.name.as_str())
-        .collect();
+    let hidden = hidden_functions(obj);
     let raw = match fixup_raw(btf, obj.datasec_layout(), &hidden) {
         Ok(b) => b,
         Err(e) => return warn(format!("fixing DATASECs: {e}")),
@@ -185,12 +180,7 @@ mod tests {
             if btf.endian() != crate::btf::Endian::native() {
                 continue;
             }
-            let hidden: Vec<&str> = obj
-                .functions()
-                .iter()
-                .filter(|f| f.hidden)
-                .map(|f| f.name.as_str())
-                .collect();
+            let hidden = hidden_functions(obj);
             let raw = fixup_raw(btf, obj.datasec_layout(), &hidden);
             let built = sanitized(&obj, btf, &hidden, &MissingFeatures::default());
             match (raw, built) {
@@ -208,3 +198,13 @@ mod tests {
         assert!(compared > 50, "only {compared} objects");
     }
 }
+
+/// The names of the object's hidden (`__hidden`) functions, which the fix-up makes static.
+fn hidden_functions(obj: &Object) -> Vec<&str> {
+    obj.functions()
+        .iter()
+        .filter(|f| f.hidden)
+        .map(|f| f.name.as_str())
+        .collect()
+}
+
