@@ -151,6 +151,15 @@ fn refused(bytes: &[u8], first: SyscallError) -> Uploaded {
     ))
 }
 
+/// The names of the object's hidden (`__hidden`) functions, which the fix-up makes static.
+fn hidden_functions(obj: &Object) -> Vec<&str> {
+    obj.functions()
+        .iter()
+        .filter(|f| f.hidden)
+        .map(|f| f.name.as_str())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,7 +189,7 @@ mod tests {
             if btf.endian() != crate::btf::Endian::native() {
                 continue;
             }
-            let hidden = hidden_functions(obj);
+            let hidden = hidden_functions(&obj);
             let raw = fixup_raw(btf, obj.datasec_layout(), &hidden);
             let built = sanitized(&obj, btf, &hidden, &MissingFeatures::default());
             match (raw, built) {
@@ -198,13 +207,3 @@ mod tests {
         assert!(compared > 50, "only {compared} objects");
     }
 }
-
-/// The names of the object's hidden (`__hidden`) functions, which the fix-up makes static.
-fn hidden_functions(obj: &Object) -> Vec<&str> {
-    obj.functions()
-        .iter()
-        .filter(|f| f.hidden)
-        .map(|f| f.name.as_str())
-        .collect()
-}
-
